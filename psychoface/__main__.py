@@ -1,0 +1,3 @@
+from psychoface.cli import main
+
+main()
