@@ -1,0 +1,563 @@
+"""Reliability of face ratings: random split-half with Spearman-Brown, intraclass correlations, and the
+noise ceiling that reliability puts on any predictor of the mean ratings.
+
+Split-half (``split_half_reliability``). For every attribute and every stimulus rated at least
+``min_ratings`` times, the stimulus's k ratings are split at random into two halves of floor(k/2) and
+ceil(k/2) ratings; the half means are correlated across stimuli (Pearson) and the correlation is stepped
+up to the full number of ratings with the Spearman-Brown formula, factor 2 (Spearman, 1910; Brown, 1910).
+This is repeated over ``n_splits`` random splits and the *corrected* values are averaged (the mean of
+Spearman-Brown(r) over splits, not Spearman-Brown of the mean r: each split gives one estimate of the
+full-length reliability, and the average removes the arbitrariness of any single split; the two differ
+by a second-order term that is negligible for reliabilities of mean ratings). The confidence interval
+is a percentile bootstrap over stimuli: stimuli are resampled with replacement, each keeping its ratings
+and its split assignments, and the averaged estimate is recomputed from the first ``bootstrap_splits``
+(20) of the same splits (Efron & Tibshirani, 1993).
+
+Random numbers. Each attribute uses its own generator, ``numpy.random.default_rng([seed,
+zlib.crc32(attribute)])``, so an attribute's result does not depend on which other attributes are
+analysed. From it, first one uniform key per rating and split is drawn (``rng.random(n_ratings)`` per
+split, ratings in their row order in ``trials``); within a stimulus the floor(k/2) ratings with the
+smallest keys form half A. Then, per bootstrap resample, ``rng.random(n_stimuli)`` is drawn and stimulus
+``floor(u * n_stimuli)`` is taken (stimuli in order of first appearance). A plain loop that makes the
+same calls reproduces every number (to floating-point rounding).
+
+Intraclass correlations (``icc``) are computed by :func:`pingouin.intraclass_corr` (Shrout & Fleiss,
+1979; McGraw & Wong, 1996) on a complete stimuli x raters table.
+
+Noise ceiling (``noise_ceiling``): the correlation of the observed mean ratings with their true scores
+is sqrt(reliability) (Spearman, 1904), which bounds the Pearson correlation any predictor can reach with
+the mean ratings.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+
+import numpy as np
+import pandas as pd
+
+from psychoface.analyses.inference import percentile_ci, spearman_brown
+from psychoface.errors import PsychofaceError
+
+MIN_STIMULI = 3  # a correlation across fewer stimuli is not defined (2 points always give r = +-1)
+_BLOCK_ELEMENTS = 4_000_000  # floats held at once per block of splits or bootstrap resamples
+
+SPLIT_HALF_METHOD = (
+    "random split-half: for each stimulus its ratings were split at random into halves of floor(k/2) and "
+    "ceil(k/2) ratings, the half means were correlated across stimuli (Pearson), stepped up with the "
+    "Spearman-Brown formula (factor 2), and the corrected values averaged over random splits"
+)
+
+# Shrout & Fleiss (1979) name -> (McGraw & Wong (1996) name as in pingouin >= 0.7, description).
+ICC_FORMS = {
+    "ICC1": ("ICC(1,1)", "one-way random effects, single rating"),
+    "ICC2": ("ICC(A,1)", "two-way random effects, absolute agreement, single rating"),
+    "ICC3": ("ICC(C,1)", "two-way mixed effects, consistency, single rating"),
+    "ICC1k": ("ICC(1,k)", "one-way random effects, mean of k ratings"),
+    "ICC2k": ("ICC(A,k)", "two-way random effects, absolute agreement, mean of k ratings"),
+    "ICC3k": ("ICC(C,k)", "two-way mixed effects, consistency, mean of k ratings"),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# input
+
+
+def _trial_table(trials, need_rater: bool = False) -> tuple[pd.DataFrame, str]:
+    """Validated copy of the long table (stimulus str, attribute str, rating float[, rater str]).
+
+    ``trials`` is a DataFrame, ``None`` or a :class:`~psychoface.data.ratings.Ratings`-like object with
+    ``trials`` and ``source`` attributes (then errors name the file).
+    """
+    source = "the ratings"
+    if trials is not None and not isinstance(trials, pd.DataFrame) and hasattr(trials, "trials"):
+        if getattr(trials, "source", None) is not None:
+            source = str(trials.source)
+        trials = trials.trials
+    if trials is None:
+        raise PsychofaceError(
+            f"reliability needs trial-level ratings (one row per rating); {source} has one row of "
+            "means per stimulus"
+        )
+    if not isinstance(trials, pd.DataFrame):
+        raise PsychofaceError(
+            f"trial-level ratings must be a DataFrame with columns stimulus, attribute, rating[, rater], "
+            f"not {type(trials).__name__}"
+        )
+    missing = [c for c in ("stimulus", "attribute", "rating") if c not in trials.columns]
+    if missing:
+        raise PsychofaceError(
+            f"{source}: trial-level ratings lack column(s) {', '.join(missing)}; give one row per "
+            "rating with columns stimulus, attribute, rating[, rater]"
+        )
+    if need_rater and "rater" not in trials.columns:
+        raise PsychofaceError(
+            f"{source}: ICCs need rater ids (a 'rater' column) and there is none; use "
+            "split_half_reliability instead"
+        )
+    rating = pd.to_numeric(trials["rating"], errors="coerce").astype(float)
+    bad = ~np.isfinite(rating.to_numpy())
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        row = trials.iloc[i]
+        raise PsychofaceError(
+            f"{source}: row {trials.index[i]!r} (stimulus {row['stimulus']!r}, attribute "
+            f"{row['attribute']!r}) has rating {row['rating']!r}, not a finite number; fix or remove "
+            "that row"
+        )
+    table = pd.DataFrame(
+        {
+            "stimulus": trials["stimulus"].astype(str).to_numpy(),
+            "attribute": trials["attribute"].astype(str).to_numpy(),
+            "rating": rating.to_numpy(),
+        }
+    )
+    if "rater" in trials.columns:
+        if trials["rater"].isna().any():
+            i = int(np.flatnonzero(trials["rater"].isna().to_numpy())[0])
+            raise PsychofaceError(
+                f"{source}: row {trials.index[i]!r} has no rater id; fill it in or drop the rater column"
+            )
+        table["rater"] = trials["rater"].astype(str).to_numpy()
+    return table, source
+
+
+def _select_attributes(table: pd.DataFrame, attributes, source: str) -> list[str]:
+    valid = list(pd.unique(table["attribute"]))
+    if attributes is None:
+        if not valid:
+            raise PsychofaceError(f"{source}: no ratings; give at least one row per rating")
+        return valid
+    if isinstance(attributes, str):
+        attributes = [attributes]
+    attributes = list(attributes)
+    unknown = [a for a in attributes if a not in valid]
+    if unknown or not attributes:
+        raise PsychofaceError(
+            f"unknown attribute(s) {', '.join(map(repr, unknown)) or '(none given)'} in {source}; "
+            f"valid attributes: {', '.join(valid)}"
+        )
+    return attributes
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise PsychofaceError(f"{name} = {value!r} must be a whole number >= {minimum}")
+    return int(value)
+
+
+def _attribute_rng(seed: int, attribute: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(attribute.encode("utf-8"))])
+
+
+# --------------------------------------------------------------------------------------------------
+# split-half core (vectorised)
+
+
+def _half_means(codes, ratings, counts, n_splits, rng):
+    """Means of halves A and B of every stimulus in every split, two arrays (n_splits, n_stimuli).
+
+    Keys are laid out in a padded (stimulus x position) table whose padding cells hold +inf; sorting along
+    the last axis gives each stimulus's floor(k/2)-th smallest key, and half A is the ratings whose keys
+    are at most that threshold (keys are distinct doubles). Blocks of splits bound the memory.
+    """
+    n_stim, k_max = counts.size, int(counts.max())
+    order = np.argsort(codes, kind="stable")
+    starts = np.cumsum(counts) - counts
+    pos = np.empty_like(codes)
+    pos[order] = np.arange(codes.size) - np.repeat(starts, counts)
+    padded = np.zeros((n_stim, k_max))
+    padded[codes, pos] = ratings
+    n_a = counts // 2
+    sums_a = np.empty((n_splits, n_stim))
+    block = max(1, _BLOCK_ELEMENTS // (n_stim * k_max))
+    for start in range(0, n_splits, block):
+        stop = min(n_splits, start + block)
+        keys = np.full((stop - start, n_stim, k_max), np.inf)
+        keys[:, codes, pos] = rng.random((stop - start, codes.size))
+        threshold = np.sort(keys, axis=-1)[:, np.arange(n_stim), n_a - 1]
+        sums_a[start:stop] = np.where(keys <= threshold[..., None], padded, 0.0).sum(axis=-1)
+    totals = padded.sum(axis=1)
+    return sums_a / n_a, (totals - sums_a) / (counts - n_a)
+
+
+def _row_pearson(a, b):
+    """Pearson r of each row of ``a`` with the same row of ``b``; NaN where either row is constant."""
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    saa, sbb = (a * a).sum(axis=-1), (b * b).sum(axis=-1)
+    ok = (saa > 0) & (sbb > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, (a * b).sum(axis=-1) / np.sqrt(saa * sbb), np.nan)
+
+
+def _mean_over_splits(values):
+    """Mean over the last axis ignoring NaN; NaN (without a warning) where every value is NaN."""
+    ok = np.isfinite(values)
+    count = ok.sum(axis=-1)
+    total = np.where(ok, values, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _corrected(r):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return spearman_brown(r, 2.0)
+
+
+def _bootstrap_reliability(mean_a, mean_b, n_bootstrap, rng):
+    """Split-half reliability recomputed on ``n_bootstrap`` resamples of stimuli (same splits).
+
+    A resample is a vector of counts w (how often each stimulus was drawn); the weighted sums of a, b, a^2,
+    b^2 and ab over stimuli for all splits at once are one matrix product w @ terms.
+    """
+    n_splits, n = mean_a.shape
+    a = mean_a - mean_a.mean(axis=1, keepdims=True)
+    b = mean_b - mean_b.mean(axis=1, keepdims=True)
+    terms = np.concatenate([a, b, a * a, b * b, a * b], axis=0).T  # (n, 5 * n_splits)
+    # variances below this are a resample of (numerically) identical values: r undefined
+    tiny_a = 1e-12 * np.maximum((a * a).mean(axis=1), np.finfo(float).tiny)
+    tiny_b = 1e-12 * np.maximum((b * b).mean(axis=1), np.finfo(float).tiny)
+    out = np.empty(n_bootstrap)
+    block = max(1, _BLOCK_ELEMENTS // max(n, 5 * n_splits))
+    for start in range(0, n_bootstrap, block):
+        size = min(n_bootstrap, start + block) - start
+        idx = (rng.random((size, n)) * n).astype(np.intp)
+        weights = np.bincount(
+            (idx + n * np.arange(size)[:, None]).ravel(), minlength=size * n
+        ).reshape(size, n).astype(float)
+        m = (weights @ terms) / n
+        ma, mb, maa, mbb, mab = np.split(m, 5, axis=1)
+        var_a, var_b = maa - ma * ma, mbb - mb * mb
+        ok = (var_a > tiny_a) & (var_b > tiny_b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(ok, (mab - ma * mb) / np.sqrt(var_a * var_b), np.nan)
+        out[start : start + size] = _mean_over_splits(_corrected(r))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# public functions
+
+
+def split_half_reliability(
+    trials,
+    *,
+    attributes=None,
+    n_splits: int = 100,
+    n_bootstrap: int = 5000,
+    ci_level: float = 0.95,
+    min_ratings: int = 2,
+    bootstrap_splits: int = 20,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Random split-half reliability of the mean rating of each attribute, with a bootstrap CI.
+
+    Parameters
+    ----------
+    trials : DataFrame or Ratings
+        Long table, one row per rating: ``stimulus``, ``attribute``, ``rating`` (and optionally ``rater``),
+        or a ``Ratings`` object (its ``trials``; ``None`` there means means-only data, an error).
+    attributes : list of str, optional
+        Attributes to analyse (default: all, in order of first appearance).
+    n_splits : int
+        Random splits per attribute; the Spearman-Brown corrected split-half correlations are averaged.
+    n_bootstrap : int
+        Bootstrap resamples of stimuli for the percentile CI (0: no CI).
+    ci_level : float
+        Confidence level of the interval.
+    min_ratings : int
+        Stimuli with fewer ratings of an attribute are left out of it (counted in ``excluded_stimuli``).
+    bootstrap_splits : int
+        Each bootstrap resample re-uses the first ``min(bootstrap_splits, n_splits)`` splits (the cost
+        is linear in it; split-to-split variation is small next to stimulus sampling variation).
+    seed : int
+        Seed; each attribute draws from ``default_rng([seed, crc32(attribute)])`` (module docstring).
+
+    Returns
+    -------
+    DataFrame, one row per attribute: ``attribute``, ``n`` (stimuli used), ``ratings_min``,
+    ``ratings_median``, ``ratings_max`` (ratings per used stimulus), ``n_splits``, ``r_half`` (mean
+    uncorrected split-half r), ``reliability`` (mean Spearman-Brown corrected r), ``ci_low``, ``ci_high``,
+    ``noise_ceiling`` (sqrt of the reliability), ``excluded_stimuli`` and ``note`` (why a value is NaN,
+    else empty). Method and parameters in ``df.attrs["psychoface"]``.
+
+    The reliability refers to the mean of all of a stimulus's ratings (its observed mean rating); with
+    odd or unequal numbers of ratings the halves are unequal and factor 2 is an approximation.
+
+    References: Spearman (1910); Brown (1910); Efron & Tibshirani (1993), *An Introduction to the
+    Bootstrap*, ch. 13 (percentile interval).
+    """
+    table, source = _trial_table(trials)
+    attributes = _select_attributes(table, attributes, source)
+    n_splits = _check_count("n_splits", n_splits, 1)
+    n_bootstrap = _check_count("n_bootstrap", n_bootstrap, 0)
+    min_ratings = _check_count("min_ratings", min_ratings, 2)
+    bootstrap_splits = min(_check_count("bootstrap_splits", bootstrap_splits, 1), n_splits)
+    seed = _check_count("seed", seed, 0)
+    if not 0 < ci_level < 1:
+        raise PsychofaceError(f"ci_level = {ci_level} must lie between 0 and 1, e.g. 0.95")
+
+    rows = []
+    groups = dict(tuple(table.groupby("attribute", sort=False)))
+    for attribute in attributes:
+        rows.append(
+            _split_half_one(
+                groups[attribute], attribute, n_splits, n_bootstrap, bootstrap_splits, ci_level,
+                min_ratings, seed, source,
+            )
+        )
+    df = pd.DataFrame(rows)
+    df.attrs["psychoface"] = {
+        "analysis": "split_half_reliability",
+        "method": SPLIT_HALF_METHOD,
+        "estimator": "mean over splits of Spearman-Brown corrected split-half r",
+        "seed": seed,
+        "rng": "per attribute numpy default_rng([seed, crc32(attribute)])",
+        "n_splits": n_splits,
+        "n_bootstrap": n_bootstrap,
+        "bootstrap_splits": bootstrap_splits,
+        "ci_level": ci_level,
+        "ci_method": "percentile bootstrap over stimuli" if n_bootstrap else "none (n_bootstrap = 0)",
+        "ci_detail": f"stimuli resampled with replacement, each keeping its ratings and split "
+        f"assignments; the estimate recomputed over the first {bootstrap_splits} splits",
+        "p_method": None,
+        "correction": "none",
+        "family": None,
+        "min_ratings": min_ratings,
+        "attributes": attributes,
+        "noise_ceiling": "sqrt(reliability) (Spearman, 1904); undefined for reliability <= 0",
+    }
+    return df
+
+
+def _split_half_one(
+    sub, attribute, n_splits, n_bootstrap, bootstrap_splits, ci_level, min_ratings, seed, source
+):
+    codes_all, _ = pd.factorize(sub["stimulus"], sort=False)
+    counts_all = np.bincount(codes_all)
+    keep_stim = counts_all >= min_ratings
+    n_used = int(keep_stim.sum())
+    if n_used < MIN_STIMULI:
+        raise PsychofaceError(
+            f"{source}: attribute {attribute!r} has only {n_used} stimuli with >= {min_ratings} ratings; "
+            f"split-half reliability needs at least {MIN_STIMULI}: collect more ratings or leave the "
+            "attribute out (attributes=[...])"
+        )
+    keep_row = keep_stim[codes_all]
+    # renumber the kept stimuli 0..n_used-1, keeping their order of first appearance
+    new_code = np.cumsum(keep_stim) - 1
+    codes = new_code[codes_all[keep_row]]
+    ratings = sub["rating"].to_numpy()[keep_row]
+    counts = counts_all[keep_stim]
+    row = {
+        "attribute": attribute,
+        "n": n_used,
+        "ratings_min": int(counts.min()),
+        "ratings_median": float(np.median(counts)),
+        "ratings_max": int(counts.max()),
+        "n_splits": n_splits,
+        "r_half": np.nan,
+        "reliability": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "noise_ceiling": np.nan,
+        "excluded_stimuli": int((~keep_stim).sum()),
+        "note": "",
+    }
+    if np.ptp(ratings) == 0:
+        row["note"] = f"constant ratings (every rating is {ratings[0]:g}): reliability undefined"
+        return row
+    rng = _attribute_rng(seed, attribute)
+    mean_a, mean_b = _half_means(codes, ratings, counts, n_splits, rng)
+    r = _row_pearson(mean_a, mean_b)
+    valid = int(np.isfinite(r).sum())
+    if valid == 0:
+        row["note"] = "half means do not vary across stimuli in any split: reliability undefined"
+        return row
+    row["r_half"] = float(_mean_over_splits(r))
+    row["reliability"] = float(_mean_over_splits(_corrected(r)))
+    row["noise_ceiling"] = float(noise_ceiling(row["reliability"]))
+    notes = []
+    if valid < n_splits:
+        notes.append(f"{n_splits - valid} of {n_splits} splits had constant half means and were skipped")
+    if n_bootstrap:
+        boot = _bootstrap_reliability(
+            mean_a[:bootstrap_splits], mean_b[:bootstrap_splits], n_bootstrap, rng
+        )
+        low, high = percentile_ci(boot, ci_level)
+        row["ci_low"], row["ci_high"] = float(low), float(high)
+    if not row["reliability"] > 0:
+        notes.append("reliability <= 0: noise ceiling undefined")
+    row["note"] = "; ".join(notes)
+    return row
+
+
+def icc(trials, *, attributes=None, forms=None) -> pd.DataFrame:
+    """Intraclass correlations of the ratings of each attribute, by :func:`pingouin.intraclass_corr`.
+
+    Targets are stimuli, raters the ``rater`` ids. Repeated ratings of a stimulus by the same rater are
+    averaged first (as pingouin's pivot does). pingouin needs a complete stimuli x raters table; when
+    some raters did not rate some stimuli, a complete sub-table is kept by greedy deletion: repeatedly the
+    rater or the stimulus with the largest fraction of missing cells among those still kept is dropped (a
+    rater on ties), until no cell is missing. The numbers of stimuli and raters dropped are reported.
+
+    Parameters
+    ----------
+    trials : DataFrame or Ratings
+        Long table with ``stimulus``, ``attribute``, ``rating`` and ``rater``.
+    attributes : list of str, optional
+        Attributes to analyse (default: all).
+    forms : list of str, optional
+        Shrout & Fleiss names among ``ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k`` (default: all six).
+        Psychologists usually report ICC2/ICC2k (absolute agreement) or ICC3/ICC3k (consistency).
+
+    Returns
+    -------
+    DataFrame, one row per attribute and form: ``attribute``, ``type`` (Shrout & Fleiss), ``type_mw``
+    (McGraw & Wong), ``description``, ``icc``, ``F``, ``df1``, ``df2``, ``p`` (F test of ICC = 0),
+    ``ci_low``, ``ci_high`` (95%, F-distribution based, McGraw & Wong, 1996), ``n`` (stimuli), ``k``
+    (raters), ``stimuli_dropped``, ``raters_dropped``, ``repeats_averaged``, ``note``.
+
+    References: Shrout & Fleiss (1979), Psychological Bulletin, 86, 420-428; McGraw & Wong (1996),
+    Psychological Methods, 1, 30-46; Koo & Li (2016), J. Chiropractic Medicine, 15, 155-163.
+    """
+    table, source = _trial_table(trials, need_rater=True)
+    attributes = _select_attributes(table, attributes, source)
+    forms = list(ICC_FORMS) if forms is None else ([forms] if isinstance(forms, str) else list(forms))
+    unknown = [f for f in forms if f not in ICC_FORMS]
+    if unknown or not forms:
+        raise PsychofaceError(
+            f"unknown ICC form(s) {', '.join(map(repr, unknown)) or '(none given)'}; use any of "
+            f"{', '.join(ICC_FORMS)}"
+        )
+    groups = dict(tuple(table.groupby("attribute", sort=False)))
+    parts = [_icc_one(groups[a], a, forms, source) for a in attributes]
+    df = pd.concat(parts, ignore_index=True)
+    df.attrs["psychoface"] = {
+        "analysis": "icc",
+        "method": "intraclass correlations (Shrout & Fleiss, 1979; McGraw & Wong, 1996) by "
+        "pingouin.intraclass_corr on a complete stimuli x raters table",
+        "seed": None,
+        "forms": forms,
+        "ci_level": 0.95,
+        "ci_method": "F distribution (McGraw & Wong, 1996)",
+        "p_method": "F test of ICC = 0",
+        "correction": "none",
+        "family": None,
+        "incomplete_design": "greedy deletion of the rater or stimulus with the largest fraction of "
+        "missing cells until the table is complete; repeated ratings by one rater averaged",
+        "attributes": attributes,
+    }
+    return df
+
+
+def _complete_block(present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of a complete sub-table of the boolean ``present`` (greedy deletion)."""
+    rows = np.ones(present.shape[0], bool)
+    cols = np.ones(present.shape[1], bool)
+    row_have = present.sum(axis=1).astype(float)
+    col_have = present.sum(axis=0).astype(float)
+    while rows.any() and cols.any():
+        row_missing = np.where(rows, 1.0 - row_have / cols.sum(), -1.0)
+        col_missing = np.where(cols, 1.0 - col_have / rows.sum(), -1.0)
+        i, j = int(np.argmax(row_missing)), int(np.argmax(col_missing))
+        if max(row_missing[i], col_missing[j]) <= 0:
+            break
+        if col_missing[j] >= row_missing[i]:
+            cols[j] = False
+            row_have -= present[:, j]
+        else:
+            rows[i] = False
+            col_have -= present[i, :]
+    return rows, cols
+
+
+def _icc_one(sub, attribute, forms, source):
+    import pingouin
+
+    cells = sub.groupby(["stimulus", "rater"], sort=False)["rating"].agg(["mean", "size"])
+    repeats = int((cells["size"] - 1).sum())
+    wide = cells["mean"].unstack("rater")
+    rows, cols = _complete_block(wide.notna().to_numpy())
+    block = wide.loc[rows, cols]
+    n, k = block.shape
+    if n < MIN_STIMULI or k < 2:
+        raise PsychofaceError(
+            f"{source}: attribute {attribute!r}: the largest complete stimuli x raters table found has "
+            f"{n} stimuli and {k} raters; ICCs need >= {MIN_STIMULI} stimuli rated by the same >= 2 raters: "
+            "use split_half_reliability instead"
+        )
+    base = {
+        "attribute": attribute,
+        "n": n,
+        "k": k,
+        "stimuli_dropped": int(wide.shape[0] - n),
+        "raters_dropped": int(wide.shape[1] - k),
+        "repeats_averaged": repeats,
+    }
+    values = block.to_numpy()
+    out = []
+    if np.ptp(values) == 0:
+        for form in forms:
+            out.append(
+                {**base, "type": form, "type_mw": ICC_FORMS[form][0], "description": ICC_FORMS[form][1],
+                 "icc": np.nan, "F": np.nan, "df1": n - 1, "df2": np.nan, "p": np.nan,
+                 "ci_low": np.nan, "ci_high": np.nan,
+                 "note": f"constant ratings (every rating is {values.flat[0]:g}): ICC undefined"}
+            )
+        return _icc_frame(out)
+    long = block.rename_axis(index="stimulus", columns="rater").stack().rename("rating").reset_index()
+    with warnings.catch_warnings():
+        # pingouin's own pandas calls raise deprecation warnings under pandas 3 that users cannot act on
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        res = pingouin.intraclass_corr(data=long, targets="stimulus", raters="rater", ratings="rating")
+    ci_col = next(c for c in res.columns if str(c).startswith("CI95"))
+    p_col = "pval" if "pval" in res.columns else "p_val"
+    # pingouin lists the six forms in Shrout & Fleiss order ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k
+    by_form = dict(zip(ICC_FORMS, res.itertuples(index=False)))
+    for form in forms:
+        rec = by_form[form]._asdict()
+        low, high = np.asarray(rec[ci_col], dtype=float)
+        out.append(
+            {**base, "type": form, "type_mw": ICC_FORMS[form][0], "description": ICC_FORMS[form][1],
+             "icc": float(rec["ICC"]), "F": float(rec["F"]), "df1": int(rec["df1"]),
+             "df2": int(rec["df2"]), "p": float(rec[p_col]), "ci_low": float(low),
+             "ci_high": float(high), "note": ""}
+        )
+    return _icc_frame(out)
+
+
+def _icc_frame(records):
+    columns = ["attribute", "type", "type_mw", "description", "icc", "F", "df1", "df2", "p", "ci_low",
+               "ci_high", "n", "k", "stimuli_dropped", "raters_dropped", "repeats_averaged", "note"]
+    return pd.DataFrame(records, columns=columns)
+
+
+def noise_ceiling(reliability):
+    """Ceiling on the Pearson correlation any predictor can reach with the observed mean ratings.
+
+    ceiling = sqrt(reliability): under classical test theory the observed mean rating is its true score
+    plus error uncorrelated with everything else, so its correlation with the true score is
+    sqrt(reliability) and a predictor's correlation with it is at most that (Spearman, 1904, correction
+    for attenuation; Lage-Castellanos et al., 2019, on noise ceilings). Assumptions: the reliability
+    refers to the same mean ratings (same raters and number of ratings per stimulus) that the predictor
+    is scored against; rating errors are independent of the predictor; a predictor could in principle
+    equal the true score. For reliability <= 0 (or NaN) the ceiling is undefined and NaN is returned.
+
+    ``reliability`` may be a number (a float is returned) or array-like (an array is returned).
+    """
+    rel = np.asarray(reliability, dtype=float)
+    out = np.sqrt(np.where(rel > 0, rel, np.nan))
+    return float(out) if out.ndim == 0 else out
+
+
+def normalized_score(r, ceiling):
+    """r / ceiling: the share of the explainable correlation a predictor reaches (NaN where the ceiling
+    is NaN or <= 0). Can exceed 1 by sampling error when r is near the ceiling."""
+    r = np.asarray(r, dtype=float)
+    ceiling = np.asarray(ceiling, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(ceiling > 0, r / np.where(ceiling > 0, ceiling, 1.0), np.nan)
+    return float(out) if out.ndim == 0 else out
