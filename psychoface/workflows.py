@@ -50,12 +50,254 @@ def extract_features(config: StudyConfig, *, progress=None, overwrite: bool = Fa
 
 
 def open_store(config: StudyConfig):
-    """The study's feature store, with a hint to run `extract` when it does not exist."""
+    """The study's feature store (its error says to run `psychoface extract` when there is none)."""
     from psychoface.features.store import FeatureStore
 
-    path = config.store_path
-    if not (path / "manifest.json").is_file():
+    return FeatureStore(config.store_path)
+
+
+def load_ratings_from_config(config: StudyConfig):
+    """The study's ratings (wide means or long trials), as named by the study file."""
+    from psychoface.data.ratings import load_ratings
+
+    return load_ratings(
+        config.ratings_path,
+        id_column=config.id_column,
+        path_column=config.path_column,
+        images_root=config.images_path if config.path_column else None,
+    )
+
+
+def store_layers(store, layers) -> list[str]:
+    """Expand ``["all"]`` (or None) to every complete layer of the store, in extraction order."""
+    present = [name for name in store.layers if store.is_complete(name)]
+    if not layers or list(layers) == ["all"]:
+        if not present:
+            raise PsychofaceError(f"the store {store.path} holds no complete layer; run `psychoface extract`")
+        return present
+    return list(layers)
+
+
+def aligned_means(ratings, ids, attributes=None):
+    """Mean ratings reindexed to the store's stimulus order (NaN where a stimulus was not rated)."""
+    means = ratings.means
+    if attributes:
+        unknown = [a for a in attributes if a not in means.columns]
+        if unknown:
+            raise PsychofaceError(
+                f"unknown attribute(s) {', '.join(map(repr, unknown))} in {ratings.source}; "
+                f"available: {', '.join(means.columns)}"
+            )
+        means = means[list(attributes)]
+    aligned = means.reindex(list(ids))
+    if aligned.notna().any(axis=1).sum() == 0:
         raise PsychofaceError(
-            f"no feature store at {path}; run `psychoface extract` first (or pass --store FOLDER)"
+            f"no stimulus of the feature store has ratings in {ratings.source}; was the store extracted "
+            "from these images?"
         )
-    return FeatureStore(path)
+    return aligned
+
+
+def reliability(config: StudyConfig, attributes=None, *, n_splits: int = 100):
+    """Split-half reliability (and ICC when rater ids exist) of the study's trial-level ratings.
+
+    Returns ``(split_half, icc)``; ``icc`` is None without rater ids.
+    """
+    from psychoface.analyses.reliability import icc, split_half_reliability
+
+    ratings = load_ratings_from_config(config)
+    table = split_half_reliability(
+        ratings, attributes=attributes, n_splits=n_splits, n_bootstrap=config.n_bootstrap,
+        ci_level=config.ci_level, seed=config.seed,
+    )
+    iccs = icc(ratings.trials, attributes=attributes) if ratings.has_raters else None
+    return table, iccs
+
+
+def noise_ceilings(config: StudyConfig, ratings, attributes=None):
+    """Noise ceiling of each attribute's mean ratings from split-half reliability, or None for means-only data."""
+    from psychoface.analyses.reliability import split_half_reliability
+
+    if not ratings.has_trials:
+        return None
+    rel = split_half_reliability(ratings, attributes=attributes, n_bootstrap=0, seed=config.seed)
+    return rel.set_index("attribute")["noise_ceiling"]
+
+
+def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int = 10, repeats: int = 1,
+            n_permutations: int = 1000, progress=None):
+    """Cross-validated ridge prediction of each attribute from each layer, beside the noise ceiling.
+
+    Returns ``(table, predictions)``: one row per layer x attribute (Holm across that whole family), and
+    the out-of-fold predictions per layer.
+    """
+    import pandas as pd
+
+    from psychoface.analyses.inference import correct_p
+    from psychoface.analyses.predict import predict_ratings
+    from psychoface.features.store import load_features
+
+    store = open_store(config)
+    names = store_layers(store, layers)
+    ratings = load_ratings_from_config(config)
+    ceilings = noise_ceilings(config, ratings, attributes)
+    tables, predictions = [], {}
+    for i, layer in enumerate(names):
+        X, ids = load_features(store, layer)
+        Y = aligned_means(ratings, ids, attributes)
+        df, pred = predict_ratings(
+            X, Y, folds=folds, repeats=repeats, n_permutations=n_permutations, n_bootstrap=config.n_bootstrap,
+            ci_level=config.ci_level, correction=config.correction, noise_ceiling=ceilings, seed=config.seed,
+            return_predictions=True,
+        )
+        df.insert(0, "layer", layer)
+        tables.append(df)
+        predictions[layer] = pred
+        if progress:
+            progress(i + 1, len(names))
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs = dict(tables[0].attrs)
+    meta = dict(table.attrs.get("psychoface", {}))
+    if len(names) > 1:
+        table["p_corr"] = correct_p(table["p"].to_numpy(), config.correction)
+        meta["family"] = f"{len(table)} tests ({len(names)} layers x {table['attribute'].nunique()} attributes)"
+    meta.update(layers=names, store=str(store.path), model=store.manifest.get("model"))
+    table.attrs["psychoface"] = meta
+    return table, predictions
+
+
+def correlate(config: StudyConfig, layer: str, attributes=None, *, correction: str = "maxt",
+              n_permutations: int | None = None):
+    """Unit-wise correlations of one layer with each attribute. Returns ``(summary, units)``."""
+    from psychoface.analyses.correlate import correlate_units
+    from psychoface.features.store import load_features
+
+    store = open_store(config)
+    X, ids = load_features(store, layer)
+    Y = aligned_means(load_ratings_from_config(config), ids, attributes)
+    summary, units = correlate_units(
+        X, Y, n_permutations=n_permutations, correction=correction, seed=config.seed,
+    )
+    for frame in (summary, units):
+        frame.insert(0, "layer", layer)
+    return summary, units
+
+
+def _mean_predictions(predictions, attribute: str):
+    frame = predictions[predictions["attribute"] == attribute]
+    return frame.groupby("stimulus", sort=False)[["observed", "predicted"]].mean()
+
+
+def compare(config: StudyConfig, layer_a: str, layer_b: str, attribute: str, *, store_b: str | None = None,
+            folds: int = 10, repeats: int = 1):
+    """Is layer (or model) A's cross-validated prediction of ``attribute`` better than B's, on the same
+    stimuli? Williams' t, Steiger's Z and a paired bootstrap of the difference in out-of-fold r."""
+    from psychoface.analyses.compare import compare_correlations
+
+    config_b = config.with_overrides(store=store_b) if store_b else config
+    preds = []
+    for cfg, layer in ((config, layer_a), (config_b, layer_b)):
+        _, predictions = predict(cfg, [layer], [attribute], folds=folds, repeats=repeats, n_permutations=0)
+        preds.append(_mean_predictions(predictions[layer], attribute))
+    a, b = preds
+    common = a.index.intersection(b.index)
+    if len(common) < len(a.index) or len(common) < len(b.index):
+        if store_b is None:
+            raise PsychofaceError("layers of one store cover different stimuli; re-extract both layers")
+    label_a = layer_a if store_b is None else f"{layer_a} ({config.store})"
+    label_b = layer_b if store_b is None else f"{layer_b} ({store_b})"
+    df = compare_correlations(
+        a.loc[common, "observed"].to_numpy(), a.loc[common, "predicted"].to_numpy(),
+        b.loc[common, "predicted"].to_numpy(), n_bootstrap=config.n_bootstrap, ci_level=config.ci_level,
+        seed=config.seed, labels=(label_a, label_b),
+    )
+    df.insert(0, "attribute", attribute)
+    df.attrs["psychoface"].update(folds=folds, repeats=repeats, prediction="cross-validated ridge (out-of-fold)")
+    return df
+
+
+def rating_rdms_for(config: StudyConfig, ratings, ids, attributes, combined: bool):
+    """Per-attribute rating RDMs (and the combined one) over the stimuli rated on every attribute."""
+    from psychoface.analyses.rdm import rating_rdm, rating_rdms
+
+    means = aligned_means(ratings, ids, attributes)
+    means = means.dropna(how="any")
+    rdms = rating_rdms(means, list(means.columns))
+    if combined and len(means.columns) > 1:
+        joint = rating_rdm(means, list(means.columns))
+        rdms[joint.name] = joint
+    return rdms, list(means.index)
+
+
+def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = "correlation",
+        method: str = "spearman", combined: bool = False, covariates=(), compare_layers=None,
+        pixel_size: int = 64):
+    """RSA of layer RDMs against rating RDMs, with Mantel p, bootstrap CI, noise ceiling and Holm.
+
+    ``covariates`` (partial RSA): ``"pixels"`` (a grayscale pixel-space RDM), ``"layer:NAME"`` or
+    ``"attribute:NAME"``. ``compare_layers``: ``(A, B)`` for the paired bootstrap of the difference.
+    Returns ``(table, comparison or None, rdms)``; ``rdms`` maps names to the RDMs for figures.
+    """
+    import pandas as pd
+
+    from psychoface.analyses import rsa as rsa_mod
+    from psychoface.analyses.inference import correct_p
+    from psychoface.analyses.rdm import align, layer_rdm, pixel_rdm, rating_rdm
+    from psychoface.data.images import grayscale_pixels
+    from psychoface.features.store import load_features
+
+    store = open_store(config)
+    names = store_layers(store, layers)
+    ratings = load_ratings_from_config(config)
+    ids = list(store.stimulus_ids)
+    rating_rdms_, rated = rating_rdms_for(config, ratings, ids, attributes, combined)
+    needed = set(names) | set(compare_layers or ())
+    needed |= {c.split(":", 1)[1] for c in covariates if c.startswith("layer:")}
+    layer_rdms = {}
+    for name in [n for n in store.layers if n in needed] + [n for n in needed if n not in store.layers]:
+        X, ids_ = load_features(store, name)
+        layer_rdms[name] = align(layer_rdm(X, ids_, metric=metric, name=name), rated)
+    ceilings = None
+    if ratings.has_trials:
+        attrs_ = [a for a in rating_rdms_ if a in ratings.attributes]
+        ceilings = rsa_mod.rating_rdm_noise_ceiling(ratings.trials, attrs_, method=method, ids=rated, seed=config.seed)
+        if combined and len(attrs_) > 1:
+            joint = rsa_mod.rating_rdm_noise_ceiling(
+                ratings.trials, attrs_, combine=True, method=method, ids=rated, seed=config.seed
+            )
+            ceilings = pd.concat([ceilings, joint], ignore_index=True)
+    common = dict(method=method, n_permutations=config.n_permutations, n_bootstrap=config.n_bootstrap,
+                  ci_level=config.ci_level, correction=config.correction, seed=config.seed)
+    table = rsa_mod.rsa({n: layer_rdms[n] for n in names}, rating_rdms_, noise_ceiling=ceilings, **common)
+    table.attrs["psychoface"].update(metric=metric, store=str(store.path), model=store.manifest.get("model"))
+    covariate_rdms = {}
+    for cov in covariates:
+        kind, _, value = cov.partition(":")
+        if cov == "pixels":
+            where = {s["id"]: s["path"] for s in store.manifest["stimuli"]}
+            paths = [where[i] for i in rated]
+            covariate_rdms["pixels"] = pixel_rdm(grayscale_pixels(paths, pixel_size), rated, metric=metric)
+        elif kind == "layer":
+            covariate_rdms[value] = layer_rdms[value]
+        elif kind == "attribute":
+            covariate_rdms[value] = rating_rdm(aligned_means(ratings, rated, [value]), value)
+        else:
+            raise PsychofaceError(f"unknown covariate {cov!r}: use pixels, layer:NAME or attribute:NAME")
+    if covariate_rdms:
+        table = rsa_mod.partial_rsa({n: layer_rdms[n] for n in names}, rating_rdms_, covariate_rdms, **common)
+        table.attrs["psychoface"].update(metric=metric, store=str(store.path), model=store.manifest.get("model"))
+    comparison = None
+    if compare_layers:
+        a, b = compare_layers
+        rows = [
+            rsa_mod.compare_layers(layer_rdms[a], layer_rdms[b], rdm, method=method, n_bootstrap=config.n_bootstrap,
+                                   ci_level=config.ci_level, seed=config.seed)
+            for rdm in rating_rdms_.values()
+        ]
+        comparison = pd.concat(rows, ignore_index=True)
+        comparison.attrs = dict(rows[0].attrs)
+        comparison["p_corr"] = correct_p(comparison["p"].to_numpy(), config.correction)
+        comparison.attrs["psychoface"] = dict(comparison.attrs["psychoface"], correction=config.correction,
+                                              family=f"{len(rows)} attributes")
+    rdms = {"layers": layer_rdms, "ratings": rating_rdms_, "covariates": covariate_rdms}
+    return table, comparison, rdms

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from psychoface.cli import study
+from psychoface.cli import analyses, reports, study
 
 app = typer.Typer(
     name="psychoface",
@@ -24,6 +24,13 @@ app.command()(study.init)
 app.command()(study.check)
 app.command()(study.layers)
 app.command()(study.extract)
+app.command()(analyses.reliability)
+app.command()(analyses.predict)
+app.command()(analyses.correlate)
+app.command()(analyses.compare)
+app.command()(analyses.rsa)
+app.command()(reports.run)
+app.command()(reports.demo)
 app.add_typer(study.features_app, name="features")
 app.add_typer(study.datasets_app, name="datasets")
 

@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from psychoface.cli.common import ConfigOption, SeedOption, StoreOption, console, handle_errors, split_list
+from psychoface.cli.common import (
+    ConfigOption, SeedOption, StoreOption, console, err_console, handle_errors, split_list,
+)
 from psychoface.config import load_config, write_config
 from psychoface.errors import PsychofaceError
 
@@ -29,7 +32,7 @@ def init(
         folder, force=force, images=images, ratings=ratings, model=model, weights=weights,
         layers=split_list(layers),
     )
-    console.print(f"wrote {path}; edit it, then run `psychoface check`", highlight=False)
+    console.print(f"wrote {path}; edit it, then run `psychoface check`", highlight=False, markup=False)
 
 
 @handle_errors
@@ -41,7 +44,8 @@ def check(
 ):
     """Validate a study: images, ratings, how they match, and every problem found.
 
-    Exits with status 1 when a problem blocks the analyses.
+    Blocking problems are printed as `error:` lines on stderr and make the exit status 1; other
+    problems are `warning:` lines.
     """
     from psychoface.data.study import check_study
 
@@ -57,10 +61,12 @@ def check(
     table.add_column("item")
     table.add_column("value", overflow="fold")
     for item, value in report.summary().itertuples(index=False):
-        table.add_row(str(item), str(value))
+        table.add_row(escape(str(item)), escape(str(value)))
     console.print(table)
-    for problem in report.problems:
-        console.print(f"[yellow]problem:[/] {problem}", highlight=False)
+    for problem in report.errors:
+        err_console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+    for problem in report.warnings:
+        console.print(f"[yellow]warning:[/] {escape(problem)}", highlight=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -119,7 +125,7 @@ def extract(
         )
     console.print(
         f"stored {', '.join(store_.layers)} for {len(store_.stimulus_ids)} images in {store_.path}",
-        highlight=False,
+        highlight=False, markup=False,
     )
 
 
@@ -139,7 +145,7 @@ def features_export(
     from psychoface.workflows import open_store
 
     written = export_features(open_store(load_config(config, store=store)), layer, output)
-    console.print(f"wrote {written}", highlight=False)
+    console.print(f"wrote {written}", highlight=False, markup=False)
 
 
 @features_app.command("info")
@@ -151,8 +157,8 @@ def features_info(config: Optional[Path] = ConfigOption, store: Optional[str] = 
     fs = open_store(load_config(config, store=store))
     m = fs.manifest
     console.print(
-        f"[bold]{fs.path}[/]: model {m.get('model')}, weights {m.get('weights_description', m.get('weights'))}, "
-        f"{len(fs.stimulus_ids)} images",
+        f"[bold]{escape(str(fs.path))}[/]: model {m.get('model')}, "
+        f"weights {escape(str(m.get('weights', {}).get('description')))}, {len(fs.stimulus_ids)} images",
         highlight=False,
     )
     table = Table(box=None, header_style="bold")
@@ -194,4 +200,4 @@ def datasets_fetch(
     if name not in datasets.DATASETS:
         raise PsychofaceError(f"unknown dataset {name!r}; available: {', '.join(datasets.DATASETS)}")
     path = datasets.fetch_omi(dest)
-    console.print(f"downloaded {name} into {path}", highlight=False)
+    console.print(f"downloaded {name} into {path}", highlight=False, markup=False)

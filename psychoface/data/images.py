@@ -236,3 +236,16 @@ def _to_rgb(im: Image.Image, path: Path) -> Image.Image:
 def _gray_to_rgb(values: np.ndarray) -> Image.Image:
     gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     return Image.fromarray(gray).convert("RGB")
+
+
+def grayscale_pixels(paths, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Images as (n, size * size) float32 grayscale pixels in [0, 1], for a pixel-space control RDM.
+
+    Each image is decoded with :func:`open_image`, converted to luminance (ITU-R 601-2, PIL's ``L``),
+    resized to ``size`` x ``size`` with antialiasing (aspect ratio not kept) and flattened.
+    """
+    out = np.empty((len(paths), size * size), dtype=np.float32)
+    for i, path in enumerate(paths):
+        img = open_image(path, max_pixels=max_pixels).convert("L").resize((size, size), Image.Resampling.LANCZOS)
+        out[i] = np.asarray(img, dtype=np.float32).ravel() / 255.0
+    return out

@@ -1,0 +1,56 @@
+"""Commands that write whole reports: run (an analysis file) and demo (the built-in study)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from psychoface.cli.common import console, handle_errors
+
+
+def _progress(message: str) -> None:
+    console.print(f"[bold cyan]>[/] {message}", highlight=False)
+
+
+@handle_errors
+def run(
+    analysis_file: Path = typer.Argument(..., help="A declarative analysis file, e.g. analyses/omi.toml."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder [default: reports/NAME]."),
+):
+    """Run an analysis file end to end and write a report.
+
+    Writes reports/NAME/: report.html, report.docx, tables (Markdown, LaTeX, HTML, Word, CSV),
+    figures (PNG 300 dpi, PDF) and provenance.json.
+    """
+    from psychoface.reports.report import run_analysis_file
+
+    folder = run_analysis_file(analysis_file, out=out, progress=_progress)
+    console.print(f"report written to {folder / 'report.html'} and {folder / 'report.docx'}", highlight=False)
+
+
+@handle_errors
+def demo(
+    folder: Path = typer.Argument(Path("demo-study"), help="Study folder to create."),
+    weights: Optional[str] = typer.Option(None, help="none (default: random, seeded) or DEFAULT (needs cached weights)."),
+):
+    """Run the whole pipeline on the built-in synthetic face study (no network, no data needed).
+
+    Draws parametric cartoon faces whose ratings come from a known model with simulated raters, writes
+    them as a study folder (images, ratings.csv, psychoface.toml), extracts VGG16 features, runs every
+    analysis and writes a report into FOLDER/report/. Afterwards `cd FOLDER` and try any command,
+    e.g. `psychoface rsa --layer conv5`.
+    """
+    from psychoface.reports.report import run_analysis_file
+
+    spec = resources.files("psychoface").joinpath("demo.toml")
+    with resources.as_file(spec) as path:
+        if weights is not None:
+            text = path.read_text(encoding="utf-8").replace('weights = "none"', f'weights = "{weights}"')
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "demo.toml"
+            path.write_text(text, encoding="utf-8")
+        report = run_analysis_file(path, out=folder / "report", study_dir=folder, progress=_progress)
+    console.print(f"\nreport: {report / 'report.html'} (and report.docx); study folder: {folder}", highlight=False)
