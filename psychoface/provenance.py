@@ -68,5 +68,5 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> None:
-    """Write JSON atomically, indented and with sorted keys, non-JSON values as strings."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    """Write JSON atomically, indented, keys in insertion order, non-JSON values as strings."""
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")

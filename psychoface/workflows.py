@@ -29,7 +29,7 @@ def extract_features(config: StudyConfig, *, progress=None, overwrite: bool = Fa
     from psychoface.data.images import find_images
     from psychoface.features.extract import extract
 
-    if config.ratings:
+    if config.ratings and config.ratings_path.is_file():  # only the rated images
         stimuli = load_study_from_config(config, require_ratings=False).stimuli
     else:
         stimuli = find_images(config.images_path)

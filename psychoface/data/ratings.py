@@ -364,7 +364,7 @@ class _Reader:
         if not allow_missing and np.isnan(values).any():
             i = int(np.isnan(values).argmax())
             raise PsychofaceError(
-                f"{self.where(s.index[i], column)}: empty rating; delete the row or fill in the rating"
+                f"{self.where(s.index[i], column)}: empty rating (blank, NA or NaN); delete the row or fill in the rating"
             )
         if np.isinf(values).any():
             i = int(np.isinf(values).argmax())
