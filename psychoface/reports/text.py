@@ -1,0 +1,1062 @@
+"""Results in words: one APA 7 sentence per result, and a methods paragraph with its references.
+
+Every number goes through :mod:`psychoface.reports.apa`, so a sentence renders to any format
+(``sentence.render("markdown")``, :func:`~psychoface.reports.apa.add_runs` for Word).
+
+**A result** is one row of an analysis DataFrame (a :class:`pandas.Series` or a dict) with psychoface's
+column names: ``attribute``, ``layer``, ``unit``, ``n``, ``r``, ``rho``, ``tau``, ``partial_rho`` (...),
+``ci_low``, ``ci_high``, ``p``, ``p_corr``, ``noise_ceiling``, ``r_normalized``, ``reliability``, ``note``;
+ICC rows ``type``, ``icc``, ``F``, ``df1``, ``df2``, ``k``; comparisons of two layers or models ``a``, ``b``
+(or ``layer_a``, ``layer_b``), ``r_a``, ``r_b`` (or ``rho_a``, ...; ``r1``, ``r2`` from
+:func:`~psychoface.analyses.compare.williams_test`), ``t`` and ``df`` (Williams) and/or ``z`` (Steiger),
+``difference`` with its ``ci_low``/``ci_high`` (paired bootstrap) and ``p_bootstrap``; unit summaries
+``n_units``, ``n_significant``, ``proportion``, ``max_abs_r``.
+
+**Analysis parameters** (``attrs``) are the analysis's ``df.attrs["psychoface"]``; every key is optional:
+
+- ``analysis``: ``predict``, ``rsa``, ``partial_rsa``, ``compare_layers``, ``split_half_reliability``
+  (or ``reliability``), ``icc``, ``correlate``, ``compare_correlations`` (or ``compare``),
+  ``williams_test``, ``steiger_z``;
+- ``ci_level`` (default .95), ``ci_method`` and ``p_method`` (short names such as ``"percentile
+  bootstrap"``/``"permutation"`` or full descriptions; ``None``/``"none..."`` mean none),
+  ``n_bootstrap``, ``n_permutations``;
+- ``correction``: a key (``"holm"``, ``"fdr_bh"``, ``"bonferroni"``, ``"none"``) or its label
+  (``"Holm"``, ...) or another method's name (``"max-T (family-wise)"``); ``family``: what the corrected
+  family consists of, either with its size (``"34 attributes predicted from this layer"``) or as a
+  plural noun (``"attributes"``, then counted from ``family_size`` or the DataFrame's ``p_corr``);
+- ``seed``; for the methods paragraph also ``n_splits``, ``noise_ceiling`` (reliability), ``forms``
+  (icc), ``folds``, ``repeats``, ``inner_folds`` (number or e.g. ``"leave-one-out"``), ``alphas``,
+  ``alpha_scale``, ``standardize`` (predict), ``method``/``comparison`` (``spearman``, ``pearson``,
+  ``tau-a``), ``metric``/``distance``, ``rating_metric``, ``covariates`` (rsa), ``statistic``,
+  ``test`` (compare).
+
+:func:`methods_paragraph` documents its own keys.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Mapping
+
+from psychoface.analyses.inference import CORRECTIONS
+from psychoface.errors import PsychofaceError
+from psychoface.reports.apa import (
+    EN_DASH,
+    MINUS,
+    Symbol,
+    Text,
+    fmt_ci,
+    fmt_int,
+    fmt_level,
+    fmt_number,
+    fmt_p,
+    fmt_stat,
+    greek,
+    italic,
+    sup,
+    symbol,
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+def _get(row: Mapping, key: str):
+    """``row[key]``, or None when the key is absent or the value missing (NaN, None, "")."""
+    try:
+        value = row[key]
+    except (KeyError, IndexError):
+        return None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        if math.isnan(value):
+            return None
+    except TypeError:
+        pass
+    return value
+
+
+def _first(row: Mapping, *keys: str):
+    """(key, value) of the first of ``keys`` with a value in ``row``, else (None, None)."""
+    for key in keys:
+        value = _get(row, key)
+        if value is not None:
+            return key, value
+    return None, None
+
+
+def _and(items) -> str:
+    """``a``, ``a and b``, ``a, b, and c`` (APA's serial comma)."""
+    items = [str(i) for i in items]
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + ", and " + items[-1]
+
+
+def method_text(value) -> str | None:
+    """A method description, or None when it says there is none."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text or text.lower().startswith(("none", "not computed")):
+        return None
+    return text
+
+
+def correction_of(attrs: Mapping) -> tuple[str | None, str | None]:
+    """(key, label) of the correction: ``("holm", "Holm")``; ``(None, "max-T (family-wise)")`` for a
+    method psychoface's corrections do not name; ``(None, None)`` for none."""
+    value = attrs.get("correction")
+    if value is None or str(value).strip().lower() in ("", "none"):
+        return None, None
+    value = str(value).strip()
+    for key, (_, label) in CORRECTIONS.items():
+        if value.lower() in (key, label.lower(), label.lower().replace("-", EN_DASH)):
+            return key, label.replace("Benjamini-Hochberg", f"Benjamini{EN_DASH}Hochberg")
+    return None, value
+
+
+def _countable(family: str) -> bool:
+    """A bare plural noun phrase ("attributes", "attribute-layer pairs") that a count can precede;
+    not a family already counted or described ("34 attributes", "all units of the layer")."""
+    words = family.split()
+    return (bool(re.fullmatch(r"[A-Za-z][A-Za-z -]*s", family)) and len(words) <= 4
+            and words[0].lower() not in ("all", "each", "every", "the", "any"))
+
+
+def correction_phrase(attrs: Mapping, n_tests: int | None = None) -> str | None:
+    """``"Holm-corrected across 34 attributes"`` from ``correction`` and ``family`` (a family named
+    with its size is used as is; a plural noun is counted from ``family_size`` or ``n_tests``);
+    None when there is no correction."""
+    key, label = correction_of(attrs)
+    if label is None:
+        return None
+    head = f"{label}-corrected" if key else f"corrected by {label}"
+    family = attrs.get("family")
+    family = str(family).replace(" x ", " × ") if family else None
+    k = attrs.get("family_size") or n_tests
+    if family and k and _countable(family):
+        return f"{head} across {int(k):,} {family}"
+    if family:
+        return f"{head} across {family}"
+    return f"{head} across {int(k):,} tests" if k else head
+
+
+def _p_and_note(row: Mapping, attrs: Mapping, n_tests: int | None, p_key: str = "p"):
+    """The p value to report (corrected when there is a correction) and the phrase naming it."""
+    p_corr = _get(row, "p_corr")
+    phrase = correction_phrase(attrs, n_tests)
+    if p_corr is not None and phrase:
+        return p_corr, phrase
+    return _get(row, p_key), None
+
+
+def stat_clause(name: "str | Symbol", estimate, *, df=None, ci=None, ci_level=0.95, p=None) -> Text:
+    """``r(498) = .34, 95% CI [.28, .40], p < .001``: the statistic, its CI and p, each optional."""
+    sym = symbol(name)
+    parts = [fmt_stat(sym, estimate, df=df)]
+    if ci is not None and not all(v is None for v in ci):
+        parts.append(fmt_ci(ci[0], ci[1], level=ci_level, bounded=sym.bounded))
+    if p is not None:
+        parts.append(fmt_p(p))
+    return Text(", ").join(parts)
+
+
+def _ci(row: Mapping):
+    low, high = _get(row, "ci_low"), _get(row, "ci_high")
+    return None if low is None and high is None else (low, high)
+
+
+def _level(attrs: Mapping) -> float:
+    return attrs.get("ci_level") or 0.95
+
+
+def _r_df(row: Mapping):
+    n = _get(row, "n")
+    return None if n is None else int(n) - 2
+
+
+def _ratings(row: Mapping) -> str:
+    attribute = _get(row, "attribute")
+    return f"mean {attribute} ratings" if attribute is not None else "the mean ratings"
+
+
+def _sentence(*parts, note: str | None = None) -> Text:
+    return Text(*parts, f" ({note})" if note else "", ".")
+
+
+def _delta(stat: str) -> Symbol:
+    """Δr, Δρ, ...: a difference of two bounded statistics can exceed 1, so it keeps its zero."""
+    return Symbol(Text(greek("Δ"), symbol(stat).text), bounded=False)
+
+
+_STATISTICS = {"r": "r", "rho": "rho", "tau": "tau", "tau_a": "tau_a"}
+
+
+def _rsa_statistic(attrs: Mapping, column: str) -> str:
+    """Symbol name of an RDM comparison statistic (Kendall's tau-a written τ_A)."""
+    comparison = str(attrs.get("comparison") or attrs.get("method") or "").lower()
+    name = _STATISTICS.get(column, "r")
+    return "tau_a" if name == "tau" and ("tau_a" in comparison or "tau-a" in comparison) else name
+
+
+# --------------------------------------------------------------------------------------------------
+# sentences
+# --------------------------------------------------------------------------------------------------
+def correlation_sentence(row: Mapping, attrs: Mapping | None = None, *, x: str | None = None,
+                         y: str | None = None, n_tests: int | None = None) -> Text:
+    """"The correlation between mean trustworthy ratings and unit 12 of fc7 was positive, r(498) = .34,
+    95% CI [.28, .40], p < .001 (Holm-corrected across 34 attributes)." (``rho`` when the row has no
+    ``r``; df = n - 2; no CI when the row has none.)"""
+    attrs = attrs or {}
+    name, estimate = _first(row, "r", "rho")
+    name = name or "r"
+    x = x or _ratings(row)
+    if y is None:
+        unit, layer = _get(row, "unit"), _get(row, "layer")
+        y = (f"unit {unit} of {layer}" if unit is not None and layer is not None
+             else f"unit {unit}" if unit is not None else str(layer) if layer is not None
+             else "the predictor")
+    rounded = fmt_number(estimate, 2).plain
+    direction = ("near zero" if rounded in ("0.00", "\u2014")
+                 else "negative" if rounded.startswith(MINUS) else "positive")
+    p, note = _p_and_note(row, attrs, n_tests)
+    clause = stat_clause(name, estimate, df=_r_df(row) if name == "r" else None, ci=_ci(row),
+                         ci_level=_level(attrs), p=p)
+    return _sentence(f"The correlation between {x} and {y} was {direction}, ", clause, note=note)
+
+
+def prediction_sentence(row: Mapping, attrs: Mapping | None = None, *,
+                        n_tests: int | None = None) -> Text:
+    """"Cross-validated ridge predictions from fc7 correlated with mean trustworthy ratings, r(498) = .34,
+    95% CI [.28, .40], p < .001 (Holm-corrected across 34 attributes); the noise ceiling was .76, and
+    the noise-normalized correlation was r_norm = 0.45.\""""
+    attrs = attrs or {}
+    layer, model = _get(row, "layer"), _get(row, "model")
+    source = (f" from {layer} of {model}" if layer is not None and model is not None
+              else f" from {layer}" if layer is not None else "")
+    p, note = _p_and_note(row, attrs, n_tests)
+    clause = stat_clause("r", _get(row, "r"), df=_r_df(row), ci=_ci(row), ci_level=_level(attrs), p=p)
+    parts = [f"Cross-validated ridge predictions{source} correlated with {_ratings(row)}, ", clause,
+             f" ({note})" if note else ""]
+    ceiling = _get(row, "noise_ceiling")
+    if ceiling is not None:
+        parts += ["; the noise ceiling was ", fmt_number(ceiling, 2, leading_zero=False)]
+        normalized = _get(row, "r_normalized")
+        if normalized is not None:
+            parts += [", and the noise-normalized correlation was ", fmt_stat("r_norm", normalized)]
+    return Text(*parts, ".")
+
+
+def rsa_sentence(row: Mapping, attrs: Mapping | None = None, *, n_tests: int | None = None) -> Text:
+    """"The fc7 RDM correlated with the trustworthy rating RDM, ρ = .21, 95% CI [.15, .27], p = .003
+    (Mantel test, 10,000 permutations; Holm-corrected across 34 attributes)." Partial RSA
+    (``partial_rho``, ...) reads "... controlling for the pixel RDM, partial ρ = ..."."""
+    attrs = attrs or {}
+    column, estimate = _first(row, "rho", "tau", "r", "partial_rho", "partial_tau", "partial_r")
+    if column is None:
+        raise PsychofaceError(
+            "RSA result has no rho, tau or r value; pass a row of an rsa() result table"
+        )
+    partial = column.startswith("partial_")
+    name = _rsa_statistic(attrs, column.removeprefix("partial_"))
+    layer, attribute = _get(row, "layer"), _get(row, "attribute")
+    model_rdm = f"The {layer} RDM" if layer is not None else "The model RDM"
+    rating_rdm = f"the {attribute} rating RDM" if attribute is not None else "the rating RDM"
+    covariates = _get(row, "covariates")
+    control = f" controlling for the {covariates} RDM" if partial and covariates else ""
+    if partial and covariates and ("," in str(covariates) or " and " in str(covariates)):
+        control += "s"
+    p, note = _p_and_note(row, attrs, n_tests)
+    notes = []
+    p_method = str(attrs.get("p_method") or "").lower()
+    if p is not None and ("mantel" in p_method or "permut" in p_method):
+        k = attrs.get("n_permutations")
+        notes.append(f"Mantel test, {int(k):,} permutations" if k else "Mantel test")
+    if note:
+        notes.append(note)
+    clause = stat_clause(name, estimate, ci=_ci(row), ci_level=_level(attrs), p=p)
+    return _sentence(f"{model_rdm} correlated with {rating_rdm}{control}, ",
+                     "partial " if partial else "", clause, note="; ".join(notes) or None)
+
+
+def reliability_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
+    """"The split-half reliability of mean trustworthy ratings across 500 faces (Spearman–Brown
+    corrected, averaged over 1,000 random splits) was r_SB = .89, 95% CI [.86, .91]; the noise ceiling
+    was .95." When the reliability is undefined the row's ``note`` says why."""
+    attrs = attrs or {}
+    n = _get(row, "n")
+    splits = _get(row, "n_splits") or attrs.get("n_splits")
+    how = f"Spearman{EN_DASH}Brown corrected" + (f", averaged over {int(splits):,} random splits"
+                                                  if splits else "")
+    across = Text(" across ", fmt_int(n), " faces") if n is not None else Text()
+    subject = Text(f"The split-half reliability of {_ratings(row)}", across)
+    reliability = _get(row, "reliability")
+    if reliability is None:
+        why = _get(row, "note")
+        return Text(subject, " could not be estimated", f": {why}" if why else "", ".")
+    clause = stat_clause("r_sb", reliability, ci=_ci(row), ci_level=_level(attrs))
+    parts = [subject, f" ({how}) was ", clause]
+    ceiling = _get(row, "noise_ceiling")
+    if ceiling is not None:
+        parts += ["; the noise ceiling was ", fmt_number(ceiling, 2, leading_zero=False)]
+    return Text(*parts, ".")
+
+
+def icc_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
+    """"For mean trustworthy ratings (n = 500 faces, k = 20 raters), ICC(A,1) = .45, 95% CI [.40, .50],
+    F(499, 9481) = 17.20, p < .001." (McGraw & Wong's name of the form, ``type_mw``, when given.)"""
+    attrs = attrs or {}
+    form = _get(row, "type_mw") or _get(row, "type") or "ICC"
+    context = []
+    if _get(row, "n") is not None:
+        context.append(Text(fmt_stat("n", row["n"]), " faces"))
+    if _get(row, "k") is not None:
+        context.append(Text(italic("k"), " = ", fmt_int(row["k"]), " raters"))
+    head = Text(f"For {_ratings(row)}", Text(" (", Text(", ").join(context), ")") if context else "",
+                ", ")
+    sym = Symbol(Text(str(form)), bounded=True)
+    parts = [stat_clause(sym, _get(row, "icc"), ci=_ci(row), ci_level=_level(attrs))]
+    if _get(row, "F") is not None:
+        parts.append(fmt_stat("F", row["F"], df=(_get(row, "df1"), _get(row, "df2"))))
+    if _get(row, "p") is not None:
+        parts.append(fmt_p(row["p"]))
+    return Text(head, Text(", ").join(parts), ".")
+
+
+def dependent_correlation_sentence(row: Mapping, attrs: Mapping | None = None, *,
+                                   n_tests: int | None = None) -> Text:
+    """"The correlation with mean trustworthy ratings was higher for conv5 (r = .45) than for conv4
+    (r = .38), Williams's t(497) = 2.31, p = .021." (Steiger's z when the row has ``z`` and no ``t``.)"""
+    attrs = attrs or {}
+    if _get(row, "r12") is not None:  # williams_test / steiger_z: r1 and r2 share variable j
+        r_a, r_b = _get(row, "r1"), _get(row, "r2")
+    else:
+        r_a, r_b = _get(row, "r_a"), _get(row, "r_b")
+    a = _get(row, "a") or "the first predictor"
+    b = _get(row, "b") or "the second predictor"
+    ra_txt, rb_txt = fmt_number(r_a, 2, False).plain, fmt_number(r_b, 2, False).plain
+    relation = ("the same" if ra_txt == rb_txt
+                else "higher" if (r_a is not None and r_b is not None and r_a > r_b) else "lower")
+    if _get(row, "t") is not None:
+        test = Text("Williams's ", fmt_stat("t", row["t"], df=_get(row, "df")))
+    elif _get(row, "z") is not None:
+        test = Text("Steiger's ", fmt_stat("z", row["z"]))
+    else:
+        raise PsychofaceError(
+            "dependent-correlation result has neither t (Williams) nor z (Steiger); "
+            "pass a row of a compare() result table"
+        )
+    p, note = _p_and_note(row, attrs, n_tests)
+    parts = [f"The correlation with {_ratings(row)} was {relation} for {a} (", fmt_stat("r", r_a),
+             f") {'as' if relation == 'the same' else 'than'} for {b} (", fmt_stat("r", r_b), "), ",
+             test]
+    if p is not None:
+        parts += [", ", fmt_p(p)]
+    return _sentence(*parts, note=note)
+
+
+def paired_difference_sentence(row: Mapping, attrs: Mapping | None = None, *,
+                               n_tests: int | None = None) -> Text:
+    """"The difference between conv5 and conv4 in their correlation with mean trustworthy ratings was
+    Δr = 0.07, 95% CI [0.02, 0.12], p = .004 (paired bootstrap over stimuli, 5,000 resamples)."
+    Two layers' RDM correlations (``layer_a``, ``layer_b``, ``attrs["statistic"]``) read "in their RDM
+    correlation with the trustworthy rating RDM was Δρ = ...". The p value is ``p_bootstrap`` when the
+    row has one, else ``p``. (A difference can exceed 1 in absolute value: it keeps its leading zero.)"""
+    attrs = attrs or {}
+    rdm = _get(row, "layer_a") is not None
+    a = _get(row, "a") or _get(row, "layer_a") or "the first predictor"
+    b = _get(row, "b") or _get(row, "layer_b") or "the second predictor"
+    stat = _STATISTICS.get(str(attrs.get("statistic", "r")), "r") if rdm else "r"
+    attribute = _get(row, "attribute")
+    target = (f"RDM correlation with the {attribute} rating RDM" if rdm and attribute is not None
+              else "RDM correlation with the rating RDM" if rdm
+              else f"correlation with {_ratings(row)}")
+    _, difference = _first(row, "difference", "diff")
+    p, note = _p_and_note(row, attrs, n_tests, "p_bootstrap" if _get(row, "p_bootstrap") is not None
+                          else "p")
+    k = attrs.get("n_bootstrap")
+    notes = [f"paired bootstrap over stimuli, {int(k):,} resamples" if k
+             else "paired bootstrap over stimuli"] + ([note] if note else [])
+    clause = stat_clause(_delta(stat), difference, ci=_ci(row), ci_level=_level(attrs), p=p)
+    return _sentence(f"The difference between {a} and {b} in their {target} was ", clause,
+                     note="; ".join(notes))
+
+
+def unit_summary_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
+    """"Of 4,096 units of fc7, 312 (7.6%) correlated with mean trustworthy ratings at α = .05
+    (corrected by max-T (family-wise) across all non-constant units of the layer, per attribute); the
+    largest |r| was .41.\""""
+    attrs = attrs or {}
+    layer = _get(row, "layer")
+    n_units, n_sig = _get(row, "n_units"), _get(row, "n_significant")
+    share = _get(row, "proportion")
+    alpha = attrs.get("alpha")
+    parts = [Text("Of ", fmt_int(n_units), f" units{f' of {layer}' if layer is not None else ''}, ",
+                  fmt_int(n_sig))]
+    if share is not None:
+        parts.append(Text(" (", fmt_number(100 * share, 1), "%)"))
+    parts.append(f" correlated with {_ratings(row)}")
+    if alpha is not None:
+        parts += [" at ", fmt_stat("alpha", alpha)]
+    phrase = correction_phrase(attrs)
+    if phrase:
+        parts.append(f" ({phrase})")
+    top = _get(row, "max_abs_r")
+    if top is not None:
+        parts += ["; the largest |", italic("r"), "| was ", fmt_number(top, 2, leading_zero=False)]
+    return Text(*parts, ".")
+
+
+_ANALYSES = {
+    "predict": "predict", "prediction": "predict",
+    "rsa": "rsa", "partial_rsa": "rsa",
+    "compare_layers": "rsa_compare",
+    "reliability": "reliability", "split_half_reliability": "reliability",
+    "icc": "icc",
+    "correlate": "correlate", "correlation": "correlate",
+    "compare": "compare", "comparison": "compare", "compare_correlations": "compare",
+    "williams_test": "compare", "steiger_z": "compare",
+}
+
+
+def analysis_kind(attrs: Mapping) -> str | None:
+    """The family of an analysis (``"predict"``, ``"rsa"``, ``"rsa_compare"``, ``"reliability"``,
+    ``"icc"``, ``"correlate"``, ``"compare"``) from its ``analysis`` name; None when unknown."""
+    return _ANALYSES.get(str(attrs.get("analysis", "")).lower())
+
+
+def sentences(df) -> list[Text]:
+    """One sentence per row of an analysis result, chosen by ``df.attrs["psychoface"]["analysis"]``
+    (a comparison row gives the dependent-correlation test and/or the paired bootstrap difference)."""
+    attrs = df.attrs.get("psychoface", {}) or {}
+    kind = analysis_kind(attrs)
+    if kind is None:
+        raise PsychofaceError(
+            f"no sentence template for analysis {attrs.get('analysis')!r}; "
+            f"pass a result whose attrs['psychoface']['analysis'] is one of {', '.join(_ANALYSES)}"
+        )
+    n_tests = int(df["p_corr"].notna().sum()) if "p_corr" in df.columns else None
+    out: list[Text] = []
+    for _, row in df.iterrows():
+        if kind == "predict":
+            out.append(prediction_sentence(row, attrs, n_tests=n_tests))
+        elif kind == "rsa":
+            out.append(rsa_sentence(row, attrs, n_tests=n_tests))
+        elif kind == "rsa_compare":
+            out.append(paired_difference_sentence(row, attrs, n_tests=n_tests))
+        elif kind == "reliability":
+            out.append(reliability_sentence(row, attrs))
+        elif kind == "icc":
+            out.append(icc_sentence(row, attrs))
+        elif kind == "correlate":
+            out.append(unit_summary_sentence(row, attrs) if _get(row, "n_units") is not None
+                       else correlation_sentence(row, attrs, n_tests=n_tests))
+        else:
+            if _get(row, "t") is not None or _get(row, "z") is not None:
+                out.append(dependent_correlation_sentence(row, attrs, n_tests=n_tests))
+            if _first(row, "difference", "diff")[0] is not None:
+                out.append(paired_difference_sentence(row, attrs, n_tests=n_tests))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# references
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reference:
+    """A work cited: parenthetical citation (``Holm, 1979``), narrative (``Holm (1979)``), APA entry."""
+
+    cite: str
+    narrative: str
+    entry: Text
+
+
+def _ref(cite: str, *entry) -> Reference:
+    authors, year = cite.rsplit(", ", 1)
+    return Reference(cite, f"{authors.replace('&', 'and')} ({year})", Text(*entry))
+
+
+_PASZKE = ("Paszke, A., Gross, S., Massa, F., Lerer, A., Bradbury, J., Chanan, G., Killeen, T., Lin, Z., "
+           "Gimelshein, N., Antiga, L., Desmaison, A., Köpf, A., Yang, E., DeVito, Z., Raison, M., "
+           "Tejani, A., Chilamkurthy, S., Steiner, B., Fang, L., . . . Chintala, S.")
+_HARRIS = ("Harris, C. R., Millman, K. J., van der Walt, S. J., Gommers, R., Virtanen, P., Cournapeau, D., "
+           "Wieser, E., Taylor, J., Berg, S., Smith, N. J., Kern, R., Picus, M., Hoyer, S., "
+           "van Kerkwijk, M. H., Brett, M., Haldane, A., Fernández del Río, J., Wiebe, M., Peterson, P., "
+           ". . . Oliphant, T. E.")
+_VIRTANEN = ("Virtanen, P., Gommers, R., Oliphant, T. E., Haberland, M., Reddy, T., Cournapeau, D., "
+             "Burovski, E., Peterson, P., Weckesser, W., Bright, J., van der Walt, S. J., Brett, M., "
+             "Wilson, J., Millman, K. J., Mayorov, N., Nelson, A. R. J., Jones, E., Kern, R., Larson, E., "
+             ". . . SciPy 1.0 Contributors")
+_PEDREGOSA = ("Pedregosa, F., Varoquaux, G., Gramfort, A., Michel, V., Thirion, B., Grisel, O., Blondel, M., "
+              "Prettenhofer, P., Weiss, R., Dubourg, V., Vanderplas, J., Passos, A., Cournapeau, D., "
+              "Brucher, M., Perrot, M., & Duchesnay, É.")
+_CVPR = "Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition"
+
+#: Works the methods paragraph can cite, by key.
+REFERENCES: dict[str, Reference] = {
+    "benjamini1995": _ref(
+        "Benjamini & Hochberg, 1995",
+        "Benjamini, Y., & Hochberg, Y. (1995). Controlling the false discovery rate: A practical and "
+        "powerful approach to multiple testing. ",
+        italic("Journal of the Royal Statistical Society: Series B (Methodological), 57"),
+        "(1), 289–300. https://doi.org/10.1111/j.2517-6161.1995.tb02031.x"),
+    "brown1910": _ref(
+        "Brown, 1910",
+        "Brown, W. (1910). Some experimental results in the correlation of mental abilities. ",
+        italic("British Journal of Psychology, 3"),
+        "(3), 296–322. https://doi.org/10.1111/j.2044-8295.1910.tb00207.x"),
+    "efron1993": _ref(
+        "Efron & Tibshirani, 1993",
+        "Efron, B., & Tibshirani, R. J. (1993). ", italic("An introduction to the bootstrap"),
+        ". Chapman & Hall."),
+    "harris2020": _ref(
+        "Harris et al., 2020",
+        f"{_HARRIS} (2020). Array programming with NumPy. ", italic("Nature, 585"),
+        "(7825), 357–362. https://doi.org/10.1038/s41586-020-2649-2"),
+    "he2016": _ref(
+        "He et al., 2016",
+        "He, K., Zhang, X., Ren, S., & Sun, J. (2016). Deep residual learning for image recognition. In ",
+        italic(_CVPR), " (pp. 770–778). IEEE. https://doi.org/10.1109/CVPR.2016.90"),
+    "hoerl1970": _ref(
+        "Hoerl & Kennard, 1970",
+        "Hoerl, A. E., & Kennard, R. W. (1970). Ridge regression: Biased estimation for nonorthogonal "
+        "problems. ", italic("Technometrics, 12"),
+        "(1), 55–67. https://doi.org/10.1080/00401706.1970.10488634"),
+    "holm1979": _ref(
+        "Holm, 1979",
+        "Holm, S. (1979). A simple sequentially rejective multiple test procedure. ",
+        italic("Scandinavian Journal of Statistics, 6"), "(2), 65–70."),
+    "kriegeskorte2008": _ref(
+        "Kriegeskorte et al., 2008",
+        "Kriegeskorte, N., Mur, M., & Bandettini, P. (2008). Representational similarity analysis—"
+        "Connecting the branches of systems neuroscience. ", italic("Frontiers in Systems Neuroscience, 2"),
+        ", Article 4. https://doi.org/10.3389/neuro.06.004.2008"),
+    "mantel1967": _ref(
+        "Mantel, 1967",
+        "Mantel, N. (1967). The detection of disease clustering and a generalized regression approach. ",
+        italic("Cancer Research, 27"), "(2), 209–220."),
+    "nili2014": _ref(
+        "Nili et al., 2014",
+        "Nili, H., Wingfield, C., Walther, A., Su, L., Marslen-Wilson, W., & Kriegeskorte, N. (2014). "
+        "A toolbox for representational similarity analysis. ", italic("PLoS Computational Biology, 10"),
+        "(4), Article e1003553. https://doi.org/10.1371/journal.pcbi.1003553"),
+    "paszke2019": _ref(
+        "Paszke et al., 2019",
+        f"{_PASZKE} (2019). PyTorch: An imperative style, high-performance deep learning library. In "
+        "H. Wallach, H. Larochelle, A. Beygelzimer, F. d'Alché-Buc, E. Fox, & R. Garnett (Eds.), ",
+        italic("Advances in Neural Information Processing Systems 32"),
+        " (pp. 8024–8035). Curran Associates."),
+    "pedregosa2011": _ref(
+        "Pedregosa et al., 2011",
+        f"{_PEDREGOSA} (2011). Scikit-learn: Machine learning in Python. ",
+        italic("Journal of Machine Learning Research, 12"), ", 2825–2830."),
+    "peterson2022": _ref(
+        "Peterson et al., 2022",
+        "Peterson, J. C., Uddenberg, S., Griffiths, T. L., Todorov, A., & Suchow, J. W. (2022). Deep "
+        "models of superficial face judgments. ",
+        italic("Proceedings of the National Academy of Sciences, 119"),
+        "(17), Article e2115228119. https://doi.org/10.1073/pnas.2115228119"),
+    "phipson2010": _ref(
+        "Phipson & Smyth, 2010",
+        "Phipson, B., & Smyth, G. K. (2010). Permutation ", italic("p"),
+        "-values should never be zero: Calculating exact ", italic("p"),
+        "-values when permutations are randomly drawn. ",
+        italic("Statistical Applications in Genetics and Molecular Biology, 9"),
+        "(1), Article 39. https://doi.org/10.2202/1544-6115.1585"),
+    "russakovsky2015": _ref(
+        "Russakovsky et al., 2015",
+        "Russakovsky, O., Deng, J., Su, H., Krause, J., Satheesh, S., Ma, S., Huang, Z., Karpathy, A., "
+        "Khosla, A., Bernstein, M., Berg, A. C., & Fei-Fei, L. (2015). ImageNet large scale visual "
+        "recognition challenge. ", italic("International Journal of Computer Vision, 115"),
+        "(3), 211–252. https://doi.org/10.1007/s11263-015-0816-y"),
+    "sandler2018": _ref(
+        "Sandler et al., 2018",
+        "Sandler, M., Howard, A., Zhu, M., Zhmoginov, A., & Chen, L.-C. (2018). MobileNetV2: Inverted "
+        "residuals and linear bottlenecks. In ", italic(_CVPR),
+        " (pp. 4510–4520). IEEE. https://doi.org/10.1109/CVPR.2018.00474"),
+    "seabold2010": _ref(
+        "Seabold & Perktold, 2010",
+        "Seabold, S., & Perktold, J. (2010). Statsmodels: Econometric and statistical modeling with "
+        "Python. In S. van der Walt & J. Millman (Eds.), ",
+        italic("Proceedings of the 9th Python in Science Conference"),
+        " (pp. 92–96). https://doi.org/10.25080/Majora-92bf1922-011"),
+    "shrout1979": _ref(
+        "Shrout & Fleiss, 1979",
+        "Shrout, P. E., & Fleiss, J. L. (1979). Intraclass correlations: Uses in assessing rater "
+        "reliability. ", italic("Psychological Bulletin, 86"),
+        "(2), 420–428. https://doi.org/10.1037/0033-2909.86.2.420"),
+    "simonyan2015": _ref(
+        "Simonyan & Zisserman, 2015",
+        "Simonyan, K., & Zisserman, A. (2015). ",
+        italic("Very deep convolutional networks for large-scale image recognition"),
+        " [Paper presentation]. 3rd International Conference on Learning Representations, San Diego, "
+        "CA, United States. https://arxiv.org/abs/1409.1556"),
+    "spearman1910": _ref(
+        "Spearman, 1910",
+        "Spearman, C. (1910). Correlation calculated from faulty data. ",
+        italic("British Journal of Psychology, 3"),
+        "(3), 271–295. https://doi.org/10.1111/j.2044-8295.1910.tb00206.x"),
+    "steiger1980": _ref(
+        "Steiger, 1980",
+        "Steiger, J. H. (1980). Tests for comparing elements of a correlation matrix. ",
+        italic("Psychological Bulletin, 87"), "(2), 245–251. https://doi.org/10.1037/0033-2909.87.2.245"),
+    "virtanen2020": _ref(
+        "Virtanen et al., 2020",
+        f"{_VIRTANEN} (2020). SciPy 1.0: Fundamental algorithms for scientific computing in Python. ",
+        italic("Nature Methods, 17"), "(3), 261–272. https://doi.org/10.1038/s41592-019-0686-2"),
+    "williams1959": _ref(
+        "Williams, 1959",
+        "Williams, E. J. (1959). The comparison of regression variables. ",
+        italic("Journal of the Royal Statistical Society: Series B (Methodological), 21"),
+        "(2), 396–399. https://doi.org/10.1111/j.2517-6161.1959.tb00346.x"),
+}
+
+
+class _Citations:
+    """Collects the works cited while a paragraph is written."""
+
+    def __init__(self):
+        self.keys: list[str] = []
+
+    def _use(self, keys) -> list[Reference]:
+        for key in keys:
+            if key not in self.keys:
+                self.keys.append(key)
+        return [REFERENCES[k] for k in keys]
+
+    def paren(self, *keys: str) -> str:
+        """``(Brown, 1910; Spearman, 1910)``, alphabetical as APA orders a group."""
+        return "(" + self.inner(*keys) + ")"
+
+    def inner(self, *keys: str) -> str:
+        """``Brown, 1910; Spearman, 1910`` for use inside existing parentheses."""
+        return "; ".join(sorted(r.cite for r in self._use(keys)))
+
+    def once(self, key: str) -> str:
+        """`` (Holm, 1979)`` the first time a work is cited in the paragraph, then nothing."""
+        return "" if key in self.keys else " " + self.paren(key)
+
+    def narrative(self, key: str, possessive: bool = False) -> str:
+        """``Holm (1979)``; possessive: ``Williams's (1959)``."""
+        ref = self._use([key])[0]
+        if not possessive:
+            return ref.narrative
+        authors, year = ref.narrative.rsplit(" (", 1)
+        return f"{authors}'s ({year}"
+
+
+# --------------------------------------------------------------------------------------------------
+# methods paragraph
+# --------------------------------------------------------------------------------------------------
+_MODEL_CITATIONS = (("vgg", "simonyan2015"), ("mobilenet_v2", "sandler2018"), ("resnet", "he2016"))
+_MODEL_NAMES = {"mobilenet_v2": "MobileNetV2", "mobilenet_v3_large": "MobileNetV3-Large",
+                "mobilenet_v3_small": "MobileNetV3-Small", "alexnet": "AlexNet"}
+_LIBRARIES = (("psychoface", "psychoface", None), ("python", "Python", None),
+              ("torch", "PyTorch", "paszke2019"), ("torchvision", "torchvision", None),
+              ("numpy", "NumPy", "harris2020"), ("scipy", "SciPy", "virtanen2020"),
+              ("scikit-learn", "scikit-learn", "pedregosa2011"),
+              ("statsmodels", "statsmodels", "seabold2010"), ("pandas", "pandas", None))
+_CORRECTION_CITATIONS = {"holm": "holm1979", "fdr_bh": "benjamini1995"}
+
+
+def _model_name(model: str) -> str:
+    key = model.lower()
+    if key in _MODEL_NAMES:
+        return _MODEL_NAMES[key]
+    m = re.fullmatch(r"vgg(\d+)(_bn)?", key)
+    if m:
+        return f"VGG{m.group(1)}" + (" with batch normalization" if m.group(2) else "")
+    m = re.fullmatch(r"resnet(\d+)", key)
+    if m:
+        return f"ResNet-{m.group(1)}"
+    return model
+
+
+def _param_number(x) -> Text:
+    """A parameter value: integers with separators, powers of ten as 10ⁿ, others in shortest form."""
+    value = float(x)
+    if value > 0:
+        exponent = math.log10(value)
+        if abs(exponent) >= 3 and exponent == round(exponent):
+            return Text("10", sup(str(int(round(exponent))).replace("-", MINUS)))
+    if value == int(value) and abs(value) < 1e15:
+        return fmt_int(value)
+    return Text(f"{value:.6g}".replace("-", MINUS))
+
+
+def _series(parts: list) -> Text:
+    """Texts joined with APA's serial comma."""
+    if len(parts) <= 2:
+        return Text(" and ").join(parts)
+    return Text(Text(", ").join(parts[:-1]), ", and ", parts[-1])
+
+
+def _values(values) -> Text:
+    values = list(values)
+    if len(values) > 4:
+        return Text(f"{len(values)} values from ", _param_number(min(values)), " to ",
+                    _param_number(max(values)))
+    return _series([_param_number(v) for v in values])
+
+
+def _stimuli(params: Mapping, cites: _Citations) -> list:
+    n, dataset = params.get("n_images"), params.get("dataset")
+    if n is None and isinstance(params.get("stimuli"), (list, tuple)):  # a store manifest
+        n = len(params["stimuli"])
+    attributes = params.get("attributes")
+    k = len(attributes) if isinstance(attributes, (list, tuple)) else attributes
+    if n is None and dataset is None and not k:
+        return []
+    parts = ["The stimuli were ", Text(fmt_int(n), " face images") if n is not None else "face images"]
+    if dataset:
+        if str(dataset).lower() in ("omi", "one million impressions"):
+            parts.append(f" from the One Million Impressions dataset {cites.paren('peterson2022')}")
+        else:
+            parts.append(f" from {dataset}")
+    if k:
+        parts.append(Text(", rated on ", fmt_int(k), f" attribute{'s' if k != 1 else ''}"))
+        scale = params.get("rating_scale")
+        if scale:
+            parts.append(" on a " + re.sub(r"(?<=\d)-(?=\d)", EN_DASH, str(scale)) + " scale")
+    counts = []
+    if params.get("n_ratings"):
+        counts.append(Text(fmt_int(params["n_ratings"]), " ratings"))
+    if params.get("n_raters"):
+        counts.append(Text(fmt_int(params["n_raters"]), " raters"))
+    if counts:
+        parts.append(Text(" (", Text(" from ").join(counts), ")"))
+    return [Text(*parts, ".")]
+
+
+def _weights_phrase(params: Mapping, cites: _Citations) -> str:
+    weights = params.get("weights")
+    if weights is None:
+        return ""
+    description = None
+    digest = params.get("weights_sha256")
+    if isinstance(weights, Mapping):  # a store manifest: {"spec", "description", "sha256"}
+        description, digest = weights.get("description"), weights.get("sha256") or digest
+        weights = weights.get("spec")
+    w = str(weights)
+    if w.lower() in ("none", "random"):
+        seed = params.get("seed")
+        return " with random, untrained weights" + (f" drawn with seed {seed}" if seed is not None else "")
+    if w.upper() == "DEFAULT" or "IMAGENET" in w.upper():
+        which = description or ("torchvision's default weights" if w.upper() == "DEFAULT"
+                                else f"torchvision weights {w}")
+        hash_txt = f", SHA-256 {digest[:12]}…" if digest else ""
+        return f" pretrained on ImageNet ({cites.inner('russakovsky2015')}; {which}{hash_txt})"
+    hash_txt = f" (SHA-256 {digest[:12]}…)" if digest else ""
+    return f" with weights from the checkpoint file {PurePath(w).name}{hash_txt}"
+
+
+def _preprocessing(pre) -> list:
+    if not pre:
+        return []
+    if isinstance(pre, str):
+        return [Text(f"Preprocessing: {pre.rstrip('.')}.")]
+    steps = []
+    resize = pre.get("resize")
+    if isinstance(resize, (list, tuple)) and len(resize) == 1:
+        resize = resize[0]
+    if isinstance(resize, (list, tuple)) and len(resize) == 2:
+        steps.append(Text("resized to ", fmt_int(resize[0]), " × ", fmt_int(resize[1]), " pixels"))
+    elif isinstance(resize, (int, float)):
+        steps.append(Text("resized to ", fmt_int(resize), " pixels on the shorter side"))
+    if steps and pre.get("interpolation"):
+        steps[-1] = Text(steps[-1], f" ({str(pre['interpolation']).lower()} interpolation)")
+    crop = pre.get("crop")
+    if crop:
+        h, w = (crop, crop) if isinstance(crop, (int, float)) else tuple(crop)
+        steps.append(Text("center-cropped to ", fmt_int(h), " × ", fmt_int(w), " pixels"))
+    if pre.get("mean") is not None and pre.get("std") is not None:
+        def triple(values):
+            return Text("(", Text(", ").join(fmt_number(v, 3) for v in values), ")")
+        steps.append(Text("normalized with channel means ", triple(pre["mean"]),
+                          " and standard deviations ", triple(pre["std"])))
+    return [Text("Each image was ", _series(steps), ".")] if steps else []
+
+
+_POOLED = {"avg": "averaged", "average": "averaged", "mean": "averaged", "max": "max-pooled"}
+
+
+def _features(params: Mapping, cites: _Citations) -> list:
+    model = params.get("model")
+    if not model:
+        return []
+    cite = next((k for prefix, k in _MODEL_CITATIONS if str(model).lower().startswith(prefix)), None)
+    head = f"Features were extracted with {_model_name(str(model))}"
+    head += (f" {cites.paren(cite)}" if cite else "") + _weights_phrase(params, cites)
+    layers = params.get("layers")
+    poolings = set()
+    if layers:
+        if isinstance(layers, Mapping):  # alias -> module name, or a store manifest's layer specs
+            specs = {alias: spec if isinstance(spec, Mapping) else {"module": spec}
+                     for alias, spec in layers.items()}
+            poolings = {str(spec.get("pooling") or "").lower() for spec in specs.values()}
+            names = []
+            for alias, spec in specs.items():
+                notes = [str(spec["module"])] if spec.get("module") and spec["module"] != alias else []
+                pooled = _POOLED.get(str(spec.get("pooling") or "").lower())
+                if len(poolings) > 1 and pooled:  # pooling differs between layers: say which
+                    notes.append(f"{pooled} over space")
+                names.append(f"{alias} ({'; '.join(notes)})" if notes else str(alias))
+        else:
+            names = [str(x) for x in ([layers] if isinstance(layers, str) else layers)]
+        head += f", from layer{'s' if len(names) > 1 else ''} {_and(names)}"
+        head += " in one forward pass per image" if len(names) > 1 else ""
+    out = [Text(head, ".")]
+    out += _preprocessing(params.get("preprocessing"))
+    pooling = str(params.get("pooling") or (poolings.pop() if len(poolings) == 1 else "")).lower()
+    if pooling in _POOLED:
+        out.append(Text(f"Convolutional feature maps were {_POOLED[pooling]} over spatial positions."))
+    elif pooling == "none":
+        out.append(Text("Convolutional feature maps were kept at full spatial resolution "
+                        "(no pooling)."))
+    return out
+
+
+def _is_permutation(attrs: Mapping) -> bool:
+    p_method = str(attrs.get("p_method") or "").lower()
+    return "permut" in p_method or "mantel" in p_method
+
+
+def _metric(attrs: Mapping, *keys: str) -> str | None:
+    """A distance name from ``metric``/``distance`` (a string or a dict per RDM: its distinct values)."""
+    for key in keys:
+        value = attrs.get(key)
+        if isinstance(value, Mapping):
+            value = _and(dict.fromkeys(str(v) for v in value.values()))
+        if value:
+            return str(value)
+    return None
+
+
+def _describe(attrs: Mapping, kind: str, cites: _Citations) -> list:
+    """The method of one analysis, in its own sentences."""
+    if kind == "reliability":
+        splits = attrs.get("n_splits")
+        ceiling = str(attrs.get("noise_ceiling") or "")
+        derived = ("the square root of this reliability" if ceiling.startswith("sqrt(reliability)")
+                   else "derived from this reliability")
+        return [Text(
+            "The reliability of each attribute's mean ratings was estimated by splitting each face's "
+            "ratings at random into two halves" + (f" {int(splits):,} times" if splits else "")
+            + ", correlating the half means across faces, correcting each correlation with the "
+            f"Spearman{EN_DASH}Brown formula {cites.paren('brown1910', 'spearman1910')} and averaging "
+            f"over splits; the noise ceiling of each attribute was {derived}.")]
+    if kind == "icc":
+        forms = attrs.get("forms") or attrs.get("icc")
+        forms = _and(forms) if isinstance(forms, (list, tuple)) else (str(forms) if forms else None)
+        return [Text("Intraclass correlations" + (f" ({forms})" if forms else "")
+                     + f" followed {cites.narrative('shrout1979')}.")]
+    if kind == "predict":
+        folds, repeats = attrs.get("folds"), attrs.get("repeats")
+        inner, alphas = attrs.get("inner_folds"), attrs.get("alphas")
+        cv = f" in {int(folds)}-fold cross-validation" if folds else " with cross-validation"
+        if repeats and int(repeats) > 1:
+            cv += f" repeated {int(repeats)} times"
+        sentence = [f"Each attribute's mean ratings were predicted from each layer by ridge regression "
+                    f"{cites.paren('hoerl1970')}{cv}"]
+        if alphas is not None:
+            alphas = [alphas] if isinstance(alphas, (int, float)) else list(alphas)
+            sentence += ["; the penalty was chosen from ", _values(alphas)]
+            scale = attrs.get("alpha_scale")
+            if scale:
+                sentence.append(f" ({str(scale).split(',')[0].strip()})")
+            if inner:
+                inner_cv = f"{int(inner)}-fold" if isinstance(inner, (int, float)) else str(inner)
+                sentence.append(f" by {inner_cv} cross-validation within each training set")
+        if attrs.get("standardize"):
+            sentence.append(", and features were standardized with statistics of the training folds only")
+        return [Text(*sentence, ". Accuracy was the Pearson correlation between cross-validated "
+                     "predictions and mean ratings.")]
+    if kind in ("rsa", "rsa_compare"):
+        distance = _metric(attrs, "distance", "metric")
+        rating_distance = _metric(attrs, "rating_distance", "rating_metric")
+        comparison = str(attrs.get("comparison") or attrs.get("method") or "").lower()
+        sentence = ["Representational dissimilarity matrices "
+                    f"(RDMs; {cites.inner('kriegeskorte2008')}) of each layer were computed"
+                    + (f" with {distance} distance between stimuli" if distance else "")]
+        if rating_distance:
+            sentence.append(f", rating RDMs with {rating_distance} distance")
+        if "tau" in comparison:
+            sentence += [", and model and rating RDMs were compared with Kendall's ",
+                         symbol("tau_a").text, f" {cites.paren('nili2014')}"]
+        elif "pearson" in comparison:
+            sentence += [", and model and rating RDMs were compared with Pearson's ", italic("r")]
+        elif "spearman" in comparison:
+            sentence += [", and model and rating RDMs were compared with Spearman's ", greek("ρ")]
+        covariates = attrs.get("covariates")
+        if covariates:
+            many = isinstance(covariates, (list, tuple)) and len(covariates) > 1
+            names = _and(covariates) if isinstance(covariates, (list, tuple)) else str(covariates)
+            sentence.append(f", partialling out the {names} RDM{'s' if many else ''}")
+        out = [Text(*sentence, ".")]
+        if kind == "rsa_compare":
+            out.append(Text("The RDM correlations of two layers were compared by a paired bootstrap "
+                            "over stimuli."))
+        elif _is_permutation(attrs):
+            out.append(Text(f"Mantel tests {cites.paren('mantel1967')} permuted the stimulus labels of "
+                            "one RDM."))
+        return out
+    if kind == "correlate":
+        max_stat = "max" in str(attrs.get("p_method") or "").lower()
+        return [Text("Each unit's activation was correlated (Pearson's ", italic("r"), ") with each "
+                     "attribute's mean ratings" + ("; the maximum statistic over units in each "
+                                                   "permutation controlled the family-wise error rate"
+                                                   if max_stat else "") + ".")]
+    # compare
+    tests = " ".join(str(attrs.get(k) or "") for k in ("test", "p_method", "p_steiger_method",
+                                                        "analysis")).lower()
+    out = []
+    if "williams" in tests:
+        out.append(Text("Correlations of two layers or models with the same ratings were compared "
+                        f"with {cites.narrative('williams1959', possessive=True)} ", italic("t"),
+                        f" test for dependent correlations {cites.paren('steiger1980')}"
+                        + (" and Steiger's " if "steiger" in tests else ""),
+                        italic("z") if "steiger" in tests else "", " test." if "steiger" in tests
+                        else "."))
+    elif "steiger" in tests:
+        out.append(Text("Correlations of two layers or models with the same ratings were compared "
+                        f"with {cites.narrative('steiger1980', possessive=True)} ", italic("z"),
+                        " test for dependent correlations."))
+    if "bootstrap" in tests or attrs.get("n_bootstrap"):
+        out.append(Text("Differences between the two correlations were estimated with a paired "
+                        "bootstrap over stimuli."))
+    return out
+
+
+def with_details(method: str, extra: list) -> Text:
+    """``method (a; b)``, or ``method (x; a; b)`` when the method already ends in parentheses."""
+    if not extra:
+        return Text(method)
+    if re.search(r"[A-Za-z]\s\([^()]*\)$", method):  # ends with a remark, "... stimuli (pairs ...)"
+        return Text(method[:-1], "; ", Text("; ").join(extra), ")")
+    return Text(method, " (", Text("; ").join(extra), ")")
+
+
+def _inference(attrs: Mapping, cites: _Citations, written: set) -> Text | None:
+    """One sentence on the CIs, p values and correction of an analysis; a CI method or p-value method
+    already stated (identical parameters) is not repeated."""
+    pieces: list = []
+    ci_method, n_boot = method_text(attrs.get("ci_method")), attrs.get("n_bootstrap")
+    level = _level(attrs)
+    if ci_method and ("ci", ci_method, level, n_boot) not in written:
+        written.add(("ci", ci_method, level, n_boot))
+        extra = []
+        if n_boot and "resampl" not in ci_method:
+            extra.append(Text(fmt_int(n_boot), " resamples"))
+        if "bootstrap" in ci_method.lower() and "efron1993" not in cites.keys:
+            extra.append(cites.inner("efron1993"))
+        pieces.append(Text(f"confidence intervals ({fmt_level(level)}) from ", with_details(ci_method, extra)))
+    p_method, n_perm = method_text(attrs.get("p_method")), attrs.get("n_permutations")
+    phrase = correction_phrase(attrs)
+    p_key = ("p", p_method, n_perm, phrase)
+    if (p_method or phrase) and p_key not in written:
+        written.add(p_key)
+        p_clause = Text(italic("p"), " values")
+        if p_method:
+            extra = []
+            if _is_permutation(attrs):
+                if n_perm and "permutations" not in p_method:
+                    extra.append(Text(fmt_int(n_perm), " permutations"))
+                if "(b" not in p_method.replace(" ", ""):
+                    extra.append(Text("computed as (", italic("b"), " + 1)/(", italic("N"), " + 1)"))
+                if "phipson2010" not in cites.keys:
+                    extra.append(cites.inner("phipson2010"))
+            p_clause = Text(p_clause, " from ", with_details(p_method, extra))
+        if phrase:
+            key = correction_of(attrs)[0]
+            cite = _CORRECTION_CITATIONS.get(key)
+            if cite and cite not in cites.keys:
+                head, _, tail = phrase.partition(" across ")
+                phrase = f"{head} {cites.paren(cite)}" + (f" across {tail}" if tail else "")
+            p_clause = Text(p_clause, f", {phrase}" if p_method else f" {phrase}")
+        pieces.append(p_clause)
+    if not pieces:
+        return None
+    return Text("Inference: ", Text("; ").join(pieces), ".")
+
+
+def _software(params: Mapping, cites: _Citations) -> list:
+    out = []
+    seed = params.get("seed")
+    if seed is not None:
+        weights = ", random weights" if str(params.get("weights", "")).lower() == "none" else ""
+        out.append(Text(f"Every random step (splits, permutations, bootstrap resamples{weights}) "
+                        f"used seed {seed}."))
+    versions = params.get("versions") or {}
+    libs = [f"{name} {versions[key]}" + (f" {cites.paren(cite)}" if cite else "")
+            for key, name, cite in _LIBRARIES if key in versions]
+    if libs:
+        out.append(Text(f"Analyses were run with {_and(libs)}."))
+    return out
+
+
+def _build(params: Mapping) -> tuple[Text, list[str]]:
+    cites = _Citations()
+    parts: list = _stimuli(params, cites) + _features(params, cites)
+    written: set = set()
+    for attrs in params.get("analyses") or []:
+        kind = analysis_kind(attrs)
+        if kind is None:
+            raise PsychofaceError(
+                f"methods paragraph: analysis {attrs.get('analysis')!r} is unknown; "
+                f"use one of {', '.join(_ANALYSES)}"
+            )
+        # a description identical to one already written (the same RSA twice) is not repeated
+        parts += [t for t in _describe(attrs, kind, cites) if t.plain not in written]
+        written.update(t.plain for t in parts)
+        inference = _inference(attrs, cites, written)
+        if inference is not None:
+            parts.append(inference)
+    parts += _software(params, cites)
+    if not parts:
+        raise PsychofaceError(
+            "methods paragraph: params hold none of n_images, dataset, attributes, model, analyses, "
+            "seed or versions; pass the feature store manifest and the analyses' attrs"
+        )
+    return Text(" ").join(parts), cites.keys
+
+
+def methods_paragraph(params: Mapping) -> Text:
+    """A methods paragraph written from the parameters actually used, citing the methods.
+
+    ``params`` keys (all optional, but at least one must be present):
+
+    - ``n_images`` (int), ``dataset`` (``"omi"`` cites Peterson et al., 2022; any other string is
+      named as is), ``attributes`` (list of names or their number), ``n_ratings``, ``n_raters``,
+      ``rating_scale`` (e.g. ``"0-100"``);
+    - from the feature store manifest (the manifest dict itself can be merged in): ``model``
+      (torchvision name), ``weights`` (``"DEFAULT"``, a torchvision weights name such as
+      ``"IMAGENET1K_V1"``, ``"none"`` or a checkpoint path; or the manifest's dict with ``spec``,
+      ``description``, ``sha256``), ``weights_sha256``, ``layers`` (list of names, a dict alias ->
+      module name, or the manifest's dict alias -> {``module``, ``pooling``, ...}), ``stimuli`` (the
+      manifest's list: its length is ``n_images`` when that is absent), ``pooling`` (``"none"``,
+      ``"avg"``, ``"max"``), ``preprocessing`` (a description string, or a dict with ``resize`` (int:
+      shorter side, or [h, w]), ``crop`` (int or [h, w]), ``interpolation``, ``mean``, ``std``);
+    - ``analyses``: a list of analysis parameter dicts (each an ``df.attrs["psychoface"]``, keys in this
+      module's docstring), each described in its own sentences with its CIs, p values and correction;
+    - ``seed`` (int) and ``versions`` (:func:`psychoface.provenance.versions`).
+
+    Methods cited where used: Spearman-Brown (Brown, 1910; Spearman, 1910), ICC (Shrout & Fleiss,
+    1979), ridge regression (Hoerl & Kennard, 1970), RSA (Kriegeskorte et al., 2008), Kendall's tau-a
+    (Nili et al., 2014), Mantel (1967), permutation p = (b + 1)/(N + 1) (Phipson & Smyth, 2010),
+    bootstrap (Efron & Tibshirani, 1993), Holm (1979), Benjamini & Hochberg (1995), Williams (1959),
+    Steiger (1980), the network (VGG: Simonyan & Zisserman, 2015; MobileNetV2: Sandler et al., 2018;
+    ResNet: He et al., 2016), ImageNet (Russakovsky et al., 2015) and the software (PyTorch, NumPy,
+    SciPy, scikit-learn, statsmodels). :func:`references` lists the works cited.
+    """
+    return _build(params)[0]
+
+
+def references(params: Mapping) -> list[Text]:
+    """The APA reference list (alphabetical) of the works :func:`methods_paragraph` cites for ``params``."""
+    keys = _build(params)[1]
+    return sorted((REFERENCES[k].entry for k in keys), key=lambda t: t.plain.lower())
