@@ -161,7 +161,7 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
     if len(names) > 1:
         table["p_corr"] = correct_p(table["p"].to_numpy(), config.correction)
         meta["family"] = f"{len(table)} tests ({len(names)} layers x {table['attribute'].nunique()} attributes)"
-    meta.update(layers=names, store=str(store.path), model=store.manifest.get("model"))
+    meta.update(layers=names, store=str(store.path), network=store.manifest.get("model"))
     table.attrs["psychoface"] = meta
     return table, predictions
 
@@ -236,7 +236,7 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
 
     ``covariates`` (partial RSA): ``"pixels"`` (a grayscale pixel-space RDM), ``"layer:NAME"`` or
     ``"attribute:NAME"``. ``compare_layers``: ``(A, B)`` for the paired bootstrap of the difference.
-    Returns ``(table, comparison or None, rdms)``; ``rdms`` maps names to the RDMs for figures.
+    Returns ``(table, partial or None, comparison or None, rdms)``; ``rdms`` maps names to the RDMs.
     """
     import pandas as pd
 
@@ -269,7 +269,7 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
     common = dict(method=method, n_permutations=config.n_permutations, n_bootstrap=config.n_bootstrap,
                   ci_level=config.ci_level, correction=config.correction, seed=config.seed)
     table = rsa_mod.rsa({n: layer_rdms[n] for n in names}, rating_rdms_, noise_ceiling=ceilings, **common)
-    table.attrs["psychoface"].update(metric=metric, store=str(store.path), model=store.manifest.get("model"))
+    table.attrs["psychoface"].update(metric=metric, store=str(store.path), network=store.manifest.get("model"))
     covariate_rdms = {}
     for cov in covariates:
         kind, _, value = cov.partition(":")
@@ -283,9 +283,10 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
             covariate_rdms[value] = rating_rdm(aligned_means(ratings, rated, [value]), value)
         else:
             raise PsychofaceError(f"unknown covariate {cov!r}: use pixels, layer:NAME or attribute:NAME")
+    partial = None
     if covariate_rdms:
-        table = rsa_mod.partial_rsa({n: layer_rdms[n] for n in names}, rating_rdms_, covariate_rdms, **common)
-        table.attrs["psychoface"].update(metric=metric, store=str(store.path), model=store.manifest.get("model"))
+        partial = rsa_mod.partial_rsa({n: layer_rdms[n] for n in names}, rating_rdms_, covariate_rdms, **common)
+        partial.attrs["psychoface"].update(metric=metric, store=str(store.path), network=store.manifest.get("model"))
     comparison = None
     if compare_layers:
         a, b = compare_layers
@@ -300,4 +301,4 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
         comparison.attrs["psychoface"] = dict(comparison.attrs["psychoface"], correction=config.correction,
                                               family=f"{len(rows)} attributes")
     rdms = {"layers": layer_rdms, "ratings": rating_rdms_, "covariates": covariate_rdms}
-    return table, comparison, rdms
+    return table, partial, comparison, rdms

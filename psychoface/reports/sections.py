@@ -124,7 +124,7 @@ def correlate_section(config: StudyConfig, *, layer: str, attributes=None, corre
     summary, units = workflows.correlate(config, layer, attributes, correction=correction,
                                          n_permutations=n_permutations)
     return Section("correlate", f"Units of {layer} that correlate with the ratings", [apa_table_for(summary)],
-                   [], [], {"correlate": summary, "units": units})
+                   sentences(summary), [], {"correlate": summary, "units": units})
 
 
 def compare_section(config: StudyConfig, *, layer_a: str, layer_b: str, attribute: str, store_b: str | None = None,
@@ -141,11 +141,11 @@ def rsa_section(config: StudyConfig, *, layers=("all",), attributes=None, metric
     """RSA of layers against rating RDMs; profile figure and RDM heatmaps."""
     from psychoface.reports.figures import layer_profile, rdm_heatmap
 
-    table, comparison, rdms = workflows.rsa(
+    table, partial, comparison, rdms = workflows.rsa(
         config, layers, attributes, metric=metric, method=method, combined=combined,
         covariates=tuple(covariates), compare_layers=compare_layers,
     )
-    estimate = next(c for c in ("rho", "r", "tau", "partial_rho", "partial_r", "partial_tau") if c in table.columns)
+    estimate = next(c for c in ("rho", "r", "tau") if c in table.columns)
     figures = []
     if table["layer"].nunique() > 1:
         figures += _figure(
@@ -165,6 +165,10 @@ def rsa_section(config: StudyConfig, *, layers=("all",), attributes=None, metric
     tables = [apa_table_for(table)]
     data = {"rsa": table}
     out_sentences = sentences(table)
+    if partial is not None:
+        tables.append(apa_table_for(partial, title="Partial RSA controlling for " + ", ".join(rdms["covariates"])))
+        data["rsa_partial"] = partial
+        out_sentences += sentences(partial)
     if comparison is not None:
         tables.append(apa_table_for(comparison, title=f"Paired bootstrap comparison of {compare_layers[0]} and "
                                                       f"{compare_layers[1]}"))
