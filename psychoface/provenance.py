@@ -14,6 +14,9 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 _LIBRARIES = (
     "psychoface", "numpy", "scipy", "pandas", "scikit-learn", "statsmodels", "pingouin",
     "torch", "torchvision", "pillow", "geomstats", "matplotlib",
@@ -51,6 +54,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

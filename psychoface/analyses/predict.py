@@ -328,8 +328,11 @@ def _training_kernels(X, ids, rows, jobs, standardize, chunk_size):
     standardised chunk. Yields ``(job index, K)``.
     """
     n = len(rows)
-    per_pass = max(1, _GRAM_BUDGET_BYTES // (8 * n * n))
     full = n == X.shape[0]
+    if not standardize:
+        yield from _centred_kernels(X, ids, rows, jobs, full, chunk_size)
+        return
+    per_pass = max(1, _GRAM_BUDGET_BYTES // (8 * n * n))
     for start in range(0, len(jobs), per_pass):
         batch = list(range(start, min(start + per_pass, len(jobs))))
         kernels = {j: np.zeros((n, n)) for j in batch}
@@ -352,6 +355,28 @@ def _training_kernels(X, ids, rows, jobs, standardize, chunk_size):
                 kernels[j] += Z @ Z.T
         for j in batch:
             yield j, kernels.pop(j)
+
+
+def _centred_kernels(X, ids, rows, jobs, full, chunk_size):
+    """Centred Gram matrices of every job from one pass over the features.
+
+    With ``G = X X'`` and ``w`` the training rows' averaging weights (1/t on training rows, 0 elsewhere),
+    centring on the training mean gives ``K = G - G w 1' - 1 w' G + (w' G w) 1 1'`` exactly, so the
+    features are read once for all folds and repeats. A feature constant over the training rows
+    contributes nothing to the training and test-by-training entries, as in the z-scored path.
+    """
+    n = len(rows)
+    G = np.zeros((n, n))
+    for c0 in range(0, X.shape[1], chunk_size):
+        chunk = np.asarray(X[:, c0 : c0 + chunk_size], dtype=np.float64)
+        _check_finite(chunk, ids, c0)
+        if not full:
+            chunk = chunk[rows]
+        G += chunk @ chunk.T
+    for j, mask in enumerate(jobs):
+        w = mask / mask.sum()
+        Gw = G @ w
+        yield j, G - Gw[:, None] - Gw[None, :] + w @ Gw
 
 
 def _check_finite(chunk, ids, offset):
