@@ -1,0 +1,177 @@
+"""Benchmark: psychoface extraction against a bare torchvision loop, and its peak memory.
+
+Both contenders run VGG16 with seeded random weights (``weights="none"``; no VGG16 checkpoint is
+needed) over the first ``--n`` OMI images and produce the same two layers, ``conv5`` (features.29,
+unpooled, 100,352 values per image) and ``fc7`` (classifier.4):
+
+* bare: build the model, then batch by batch decode with PIL, apply the weights' ``transforms()``,
+  run ``features[:30]`` (conv5), the rest of ``features``, ``avgpool`` and ``classifier[:5]`` (fc7),
+  and keep both outputs in memory, in one process;
+* psychoface: ``extract(...)`` into a fresh store (model build, a dry pass for shapes, SHA-256 of
+  every image, DataLoader workers decoding in parallel, hooks, streaming to disk).
+
+Each measurement runs in a fresh subprocess, so peak resident memory (``ru_maxrss``) is that run's
+own (``children_peak_rss_mib`` is the largest child process: a DataLoader worker, a fork whose
+resident pages are mostly shared with its parent, or a helper that ``import torch`` starts).
+Contenders alternate (bare, psychoface, bare, psychoface, ...) so that load from other users of
+the machine hits both alike. Times are wall clock from before the model is built to the last
+feature, imports excluded; CPU seconds per image (user + system, workers included) and the 1-minute
+load average are printed too, being less sensitive to, and a record of, other users' load.
+
+    python benchmarks/extract.py --n 64 500 --repeat 2
+    python benchmarks/extract.py --n 64 --workers 0 1 2 --threads 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_IMAGES = REPO.parent / "shared" / "data" / "omi" / "images"
+
+
+def _images(folder: Path, n: int) -> list[Path]:
+    paths = sorted(folder.glob("*.jpg"), key=lambda p: int(p.stem) if p.stem.isdigit() else p.stem)
+    if len(paths) < n:
+        sys.exit(f"{folder}: {len(paths)} images, --n {n} requested")
+    return paths[:n]
+
+
+def _peaks() -> dict:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"peak_rss_mib": round(own, 1), "children_peak_rss_mib": round(children, 1)}
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished children (DataLoader workers)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def run_bare(paths, batch_size):
+    import torch
+    import torchvision
+    from PIL import Image
+
+    start = time.perf_counter()
+    torch.manual_seed(0)
+    net = torchvision.models.vgg16().eval()
+    transform = torchvision.models.VGG16_Weights.DEFAULT.transforms()
+    conv5, fc7 = [], []
+    with torch.inference_mode():
+        for i in range(0, len(paths), batch_size):
+            x = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths[i:i + batch_size]])
+            h = net.features[:30](x)
+            conv5.append(h.flatten(1).numpy().copy())
+            h = net.avgpool(net.features[30](h))
+            fc7.append(net.classifier[:5](torch.flatten(h, 1)).numpy().copy())
+    return time.perf_counter() - start
+
+
+def run_psychoface(paths, batch_size, workers):
+    from psychoface.data.images import Stimulus
+    from psychoface.features.extract import extract
+
+    stimuli = [Stimulus(p.stem, p) for p in paths]
+    folder = Path(tempfile.mkdtemp(prefix="psychoface-bench-"))
+    try:
+        start = time.perf_counter()
+        extract(stimuli, folder / "store", model="vgg16", weights="none", layers=("conv5", "fc7"),
+                batch_size=batch_size, workers=workers, device="cpu", seed=0)
+        return time.perf_counter() - start
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def child(args):
+    import torch
+
+    if args.child_threads:
+        torch.set_num_threads(args.child_threads)
+    paths = _images(args.images, args.n[0])
+    cpu = _cpu_seconds()
+    if args.child == "bare":
+        seconds = run_bare(paths, args.batch_size)
+    else:
+        seconds = run_psychoface(paths, args.batch_size, args.workers[0])
+    cpu = _cpu_seconds() - cpu
+    print(json.dumps({"contender": args.child, "n": len(paths), "seconds": round(seconds, 2),
+                      "images_per_s": round(len(paths) / seconds, 3), "cpu_s_per_image": round(cpu / len(paths), 3),
+                      "threads": torch.get_num_threads(), "load_avg_1min": os.getloadavg()[0], **_peaks()}))
+
+
+def measure(contender, n, args, workers, threads):
+    cmd = [sys.executable, __file__, "--child", contender, "--n", str(n), "--images", str(args.images),
+           "--batch-size", str(args.batch_size), "--workers", str(workers)]
+    if threads:
+        cmd += ["--child-threads", str(threads)]
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.exit(f"{contender} failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["workers"] = workers if contender == "psychoface" else "-"
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, nargs="+", default=[64], help="numbers of images (each a separate run)")
+    parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="psychoface DataLoader workers to try")
+    parser.add_argument("--threads", type=int, nargs="+", default=[0],
+                        help="torch intra-op threads to try (0: torch's default)")
+    parser.add_argument("--repeat", type=int, default=1, help="alternating repetitions of every configuration")
+    parser.add_argument("--skip-bare", action="store_true", help="measure psychoface only (memory runs)")
+    parser.add_argument("--child", choices=["bare", "psychoface"], help=argparse.SUPPRESS)
+    parser.add_argument("--child-threads", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    if not args.images.is_dir():
+        sys.exit(f"{args.images}: OMI images not found (they live in ../shared/data/omi/images)")
+
+    results = []
+    for n in args.n:
+        for threads in args.threads:
+            for _ in range(args.repeat):
+                if not args.skip_bare:
+                    results.append(measure("bare", n, args, 0, threads))
+                for workers in args.workers:
+                    results.append(measure("psychoface", n, args, workers, threads))
+
+    print("\nmedian images/s (ratio psychoface / bare) and peak RSS of the main process:")
+    for n in args.n:
+        for threads in args.threads:
+            def med(rows, key):
+                return statistics.median(r[key] for r in rows) if rows else float("nan")
+            sel = [r for r in results if r["n"] == n and (not threads or r["threads"] == threads)]
+            bare = [r for r in sel if r["contender"] == "bare"]
+            line = f"n={n} threads={threads or 'default'}: bare {med(bare, 'images_per_s'):.2f} img/s, " \
+                   f"{med(bare, 'peak_rss_mib'):.0f} MiB"
+            for workers in args.workers:
+                ours = [r for r in sel if r["contender"] == "psychoface" and r["workers"] == workers]
+                ratio = med(ours, "images_per_s") / med(bare, "images_per_s") if bare else float("nan")
+                line += f" | psychoface workers={workers} {med(ours, 'images_per_s'):.2f} img/s ({ratio:.2f}x), " \
+                        f"{med(ours, 'peak_rss_mib'):.0f} MiB"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()

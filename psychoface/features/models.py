@@ -1,0 +1,269 @@
+"""Build a torchvision classification network with known weights and preprocessing.
+
+``build_model(name, weights, seed, device)`` accepts any classification model that
+``torchvision.models.list_models(module=torchvision.models)`` names, with weights from one of three
+sources, each recorded so that a feature store can refuse to mix them:
+
+* ``"DEFAULT"`` or a weights enum name (``"IMAGENET1K_V1"``): torchvision's own loader, which looks
+  for the checkpoint in ``$TORCH_HOME/hub/checkpoints`` before downloading it; the SHA-256 of that
+  file is recorded.
+* a path to a local checkpoint (a ``state_dict``, or a dict holding one under ``"state_dict"`` or
+  ``"model"``), loaded with ``torch.load(..., weights_only=True)`` so that an untrusted file cannot
+  run code; its SHA-256 is recorded. A checkpoint whose only difference from the architecture is
+  the number of classes of the final linear layer (a network fine-tuned to predict, say, 40
+  attributes) is loaded into a model built with that number of outputs.
+* ``"none"``: random initialisation after ``torch.manual_seed(seed)``, deterministic for a given
+  torch version; recorded as ``"random init, seed N"``.
+
+Images are preprocessed exactly as the weights' own ``transforms()`` prescribe (resize, centre
+crop, scale to [0, 1], normalise); checkpoints and random weights use the transforms of the
+architecture's DEFAULT weights, which torchvision defines without a download.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+import torch
+import torchvision
+
+from psychoface.errors import PsychofaceError
+from psychoface.provenance import sha256_file
+
+
+@dataclass
+class LoadedModel:
+    """A network ready for feature extraction, with everything a store must record about it."""
+
+    model: torch.nn.Module
+    name: str
+    weights: str
+    weights_hash: str | None
+    weights_description: str
+    transform: Callable
+    preprocessing: dict
+    device: torch.device
+    seed: int
+
+
+def available_models() -> list[str]:
+    """Names of the torchvision classification models that :func:`build_model` accepts."""
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then Apple MPS, then the CPU; other names are checked for availability."""
+    if isinstance(device, torch.device):
+        return device
+    spec = str(device).strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(spec)
+    except RuntimeError:
+        raise PsychofaceError(
+            f"device '{device}' is not a torch device; use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise PsychofaceError(f"device '{device}': CUDA is not available here; use --device cpu or auto")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise PsychofaceError(f"device '{device}': Apple MPS is not available here; use --device cpu or auto")
+    return dev
+
+
+def build_model(name: str, weights: str | os.PathLike = "DEFAULT", seed: int = 0,
+                device: str | torch.device = "cpu") -> LoadedModel:
+    """Build torchvision model ``name`` with ``weights`` ("DEFAULT", an enum name, a path or "none").
+
+    The model is returned in eval mode on ``device`` ("auto" resolves CUDA > MPS > CPU), with its
+    preprocessing transform and a description of it (``resize``, ``crop``, ``mean``, ``std``,
+    ``interpolation``, ``antialias``) read from the torchvision weights' ``transforms()``.
+    """
+    name = _check_name(name)
+    dev = resolve_device(device)
+    enum = torchvision.models.get_model_weights(name)
+    kind, value = _parse_weights(name, weights, enum)
+    if kind == "torchvision":
+        model, weights_hash = _load_torchvision(name, value)
+        spec = "DEFAULT" if str(weights).strip().upper() == "DEFAULT" else value.name
+        description = f"torchvision {spec}: {value}"
+        transform_weights = value
+    elif kind == "checkpoint":
+        model, description = _load_checkpoint(name, value)
+        spec = str(weights)
+        weights_hash = sha256_file(value)
+        transform_weights = enum.DEFAULT
+    else:
+        torch.manual_seed(seed)
+        model = torchvision.models.get_model(name, weights=None)
+        spec, weights_hash, description = "none", None, f"random init, seed {seed}"
+        transform_weights = enum.DEFAULT
+    transform = transform_weights.transforms()
+    model.eval().to(dev)
+    return LoadedModel(model=model, name=name, weights=spec, weights_hash=weights_hash,
+                       weights_description=description, transform=transform,
+                       preprocessing=describe_transform(transform, str(transform_weights)),
+                       device=dev, seed=seed)
+
+
+def describe_transform(transform, source: str) -> dict:
+    """The preprocessing of a torchvision ``ImageClassification`` transform as a JSON-ready dict."""
+    def scalar(v):
+        v = list(v)
+        return v[0] if len(v) == 1 else v
+
+    interpolation = getattr(transform, "interpolation", None)
+    return {
+        "source": f"{source} transforms()",
+        "resize": scalar(transform.resize_size),
+        "crop": scalar(transform.crop_size),
+        "mean": [float(x) for x in transform.mean],
+        "std": [float(x) for x in transform.std],
+        "interpolation": getattr(interpolation, "value", str(interpolation)),
+        "antialias": bool(getattr(transform, "antialias", True)),
+    }
+
+
+def _check_name(name: str) -> str:
+    models = available_models()
+    if name in models:
+        return name
+    lowered = str(name).strip().lower()
+    if lowered in models:
+        return lowered
+    close = difflib.get_close_matches(lowered, models, n=4, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(models)}"
+    raise PsychofaceError(f"unknown model '{name}': not a torchvision classification model; {hint}")
+
+
+def _parse_weights(name, weights, enum):
+    """Classify a weights spec as ("torchvision", enum member), ("checkpoint", Path) or ("none", None)."""
+    if isinstance(weights, os.PathLike):
+        return "checkpoint", _existing_file(name, weights, enum)
+    spec = str(weights).strip()
+    if spec.lower() == "none":
+        return "none", None
+    if spec.upper() == "DEFAULT":
+        return "torchvision", enum.DEFAULT
+    members = {m.name.upper(): m for m in enum}
+    if spec.upper() in members:
+        return "torchvision", members[spec.upper()]
+    if spec.startswith(f"{enum.__name__}."):
+        member = spec.split(".", 1)[1].upper()
+        if member in members:
+            return "torchvision", members[member]
+    return "checkpoint", _existing_file(name, spec, enum)
+
+
+def _existing_file(name, spec, enum) -> Path:
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    choices = ", ".join(["DEFAULT", *(m.name for m in enum), "none"])
+    raise PsychofaceError(
+        f"weights '{spec}' for {name}: no such checkpoint file and not one of {choices}; "
+        "pass an existing checkpoint path or one of those names")
+
+
+def _load_torchvision(name, member):
+    url = member.url
+    filename = os.path.basename(urlparse(url).path)
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    cached = folder / filename
+    try:
+        model = torchvision.models.get_model(name, weights=member, progress=False)
+    except Exception as exc:  # torchvision raises URLError, HTTPError, RuntimeError, ...
+        if cached.is_file():
+            raise PsychofaceError(
+                f"{cached}: cached checkpoint for {member} cannot be loaded ({_first_line(exc)}); "
+                "delete it to download it again, or pass --weights PATH") from None
+        raise PsychofaceError(
+            f"weights {member} for {name} could not be downloaded from {url} ({_first_line(exc)}); "
+            f"put the file {filename} into {folder} (or set TORCH_HOME), or pass --weights PATH "
+            "to a local checkpoint") from None
+    return model, sha256_file(cached) if cached.is_file() else None
+
+
+def _load_checkpoint(name, path: Path):
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip and format errors all mean "not a loadable checkpoint"
+        raise PsychofaceError(
+            f"{path}: cannot be loaded as a PyTorch checkpoint with weights_only=True "
+            f"({_first_line(exc)}); save it with torch.save(model.state_dict(), PATH)") from None
+    state = _state_dict(path, obj)
+    model = torchvision.models.get_model(name, weights=None)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in state if k in expected and tuple(state[k].shape) != tuple(expected[k].shape)]
+    description = f"checkpoint {path}"
+    if not missing and not unexpected and wrong:
+        num_classes = _fine_tuned_classes(model, state, wrong)
+        if num_classes is not None:
+            model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+            expected = model.state_dict()
+            wrong = []
+            description += f" ({num_classes} outputs)"
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys ({_some(missing)})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys ({_some(unexpected)})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} shape mismatches (e.g. {k}: {tuple(state[k].shape)} in the file, "
+                         f"{tuple(expected[k].shape)} in {name})")
+        raise PsychofaceError(
+            f"{path}: checkpoint does not fit {name}: {'; '.join(parts)}; "
+            "pass the --model the checkpoint was trained as")
+    model.load_state_dict(state, strict=False)
+    return model, description
+
+
+def _state_dict(path, obj) -> dict:
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise PsychofaceError(
+            f"{path}: not a state_dict (a dict of tensors, or one under 'state_dict' or 'model'); "
+            "save it with torch.save(model.state_dict(), PATH)")
+    if all(k.startswith("module.") for k in obj):  # saved from nn.DataParallel
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def _fine_tuned_classes(model, state, wrong) -> int | None:
+    """Output count of a checkpoint that differs from ``model`` only in its last linear layer."""
+    linears = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        return None
+    last = linears[-1]
+    if set(wrong) - {f"{last}.weight", f"{last}.bias"}:
+        return None
+    weight = state.get(f"{last}.weight")
+    if weight is None or weight.ndim != 2 or weight.shape[1] != model.get_submodule(last).in_features:
+        return None
+    return int(weight.shape[0])
+
+
+def _some(keys, k=3) -> str:
+    return ", ".join(keys[:k]) + (", ..." if len(keys) > k else "")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]

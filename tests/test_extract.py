@@ -1,0 +1,303 @@
+"""Extraction: equality with plain torchvision forwards, pooling, early stop, resume, refusal to mix."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from psychoface.data.images import Stimulus, find_images
+from psychoface.errors import PsychofaceError
+from psychoface.features import extract as extract_module
+from psychoface.features.extract import extract
+from psychoface.features.store import FeatureStore
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+OMI_IMAGES = SHARED / "data" / "omi" / "images"
+MOBILENET_FILE = SHARED / "weights" / "mobilenet_v2-b0353104.pth"
+SMALL = {"model": "mobilenet_v3_small", "weights": "none", "device": "cpu"}
+
+
+def make_images(folder: Path, n: int, seed: int = 0, size=(48, 40)) -> Path:
+    """``n`` small random RGB PNGs face0 ... face{n-1} (noise images: only the pipeline matters here)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(folder / f"face{i}.png")
+    return folder
+
+
+def reference_inputs(paths, weights_enum):
+    """What a bare torchvision user feeds the network: PIL decode, the weights' transforms, a stack."""
+    transform = weights_enum.transforms()
+    return torch.stack([transform(Image.open(p).convert("RGB")) for p in paths])
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared, oversubscribed CPU two OpenMP threads make small models
+    10-30 times slower (barrier waits), and the killed subprocess below runs with one thread too."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def images(tmp_path):
+    return make_images(tmp_path / "images", 12)
+
+
+# --- equality with torchvision ----------------------------------------------------------------
+
+@pytest.mark.skipif(not (MOBILENET_FILE.is_file() and OMI_IMAGES.is_dir()),
+                    reason="../shared (MobileNetV2 checkpoint and OMI images) is absent")
+def test_mobilenet_v2_pretrained_equals_torchvision(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    os.symlink(MOBILENET_FILE, checkpoints / MOBILENET_FILE.name)
+    stimuli = [Stimulus(str(i), OMI_IMAGES / f"{i}.jpg") for i in (1, 2, 3, 4)]
+    layers = ["stem", "block7", "conv_last", "pool", "logits", "features.18.0"]
+    fs = extract(stimuli, tmp_path / "store", model="mobilenet_v2", weights="IMAGENET1K_V1", layers=layers,
+                 batch_size=4, device="cpu")
+
+    weights = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1
+    net = torchvision.models.mobilenet_v2(weights=weights).eval()
+    x = reference_inputs([s.path for s in stimuli], weights)
+    with torch.inference_mode():
+        features = net.features(x)
+        expected = {
+            "stem": net.features[:1](x), "block7": net.features[:8](x), "conv_last": features,
+            "pool": torch.nn.functional.adaptive_avg_pool2d(features, 1), "logits": net(x),
+            "features.18.0": net.features[18][0](net.features[:18](x)),
+        }
+    for layer, value in expected.items():
+        X = fs.features(layer)
+        assert X.dtype == np.float32 and X.shape == (4, value[0].numel())
+        np.testing.assert_array_equal(X, value.flatten(1).numpy(), err_msg=layer)
+    assert fs.stimulus_ids == ["1", "2", "3", "4"]
+    assert fs.manifest["weights"]["sha256"].startswith("b0353104")
+    assert fs.manifest["preprocessing"]["resize"] == 256
+
+
+def test_vgg16_random_weights_equal_torchvision_and_survive_inplace_relu(tmp_path, images):
+    paths = sorted(images.glob("*.png"))[:2]
+    stimuli = [Stimulus(p.stem, p) for p in paths]
+    layers = ["conv1_2", "features.28", "conv5_3", "pool5", "fc7"]
+    fs = extract(stimuli, tmp_path / "store", model="vgg16", weights="none", seed=5, layers=layers,
+                 pooling={"conv1_2": "avg"}, batch_size=2, device="cpu")
+
+    torch.manual_seed(5)
+    net = torchvision.models.vgg16().eval()
+    x = reference_inputs(paths, torchvision.models.VGG16_Weights.DEFAULT)
+    outputs = {}
+    with torch.inference_mode():
+        h = x
+        for i, layer in enumerate(net.features):  # one manual pass, keeping copies of what we need
+            h = layer(h)
+            outputs[i] = h.clone() if i in (3, 28, 29) else None
+        expected = {
+            "conv1_2": outputs[3].mean(dim=(2, 3)),
+            "features.28": outputs[28],
+            "conv5_3": outputs[29],
+            "pool5": h,
+            "fc7": net.classifier[:5](torch.flatten(net.avgpool(h), 1)),
+        }
+    for layer, value in expected.items():
+        np.testing.assert_array_equal(fs.features(layer), value.flatten(1).numpy(), err_msg=layer)
+    pre = fs.features("features.28")
+    assert (pre < 0).any()  # the convolution's output, copied before the in-place ReLU overwrote it
+    assert fs.manifest["layers"]["conv5_3"]["n_features"] == 100_352
+    assert fs.manifest["layers"]["conv1_2"] == {"module": "features.3", "shape": [64], "pooling": "avg",
+                                                "n_features": 64, "dtype": "float32"}
+    assert fs.manifest["weights"]["description"] == "random init, seed 5"
+
+
+# --- pooling, early stop, argument errors -----------------------------------------------------
+
+def test_pooling_shapes_and_values(tmp_path, images):
+    fs = extract(images, tmp_path / "store", **SMALL, layers=["conv_last", "features.12", "block11", "features.11"],
+                 pooling={"features.12": "avg", "block11": "max"}, batch_size=6)
+    spec = fs.manifest["layers"]
+    assert spec["conv_last"]["shape"] == [576, 7, 7] and spec["features.12"]["shape"] == [576]
+    assert spec["block11"]["shape"] == [96] and spec["features.11"]["shape"] == [96, 7, 7]
+    full = np.asarray(fs.features("conv_last")).reshape(12, 576, 49)
+    np.testing.assert_allclose(fs.features("features.12"), full.mean(axis=2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(fs.features("block11"),
+                                  np.asarray(fs.features("features.11")).reshape(12, 96, 49).max(axis=2))
+
+
+def test_pooling_errors(tmp_path, images):
+    with pytest.raises(PsychofaceError, match=r"pooling avg for layer logits: needs a \(channels, height, width\)"):
+        extract(images, tmp_path / "a", **SMALL, layers=["logits"], pooling="avg")
+    with pytest.raises(PsychofaceError, match="pooling given for layer fc7, which is not extracted"):
+        extract(images, tmp_path / "b", **SMALL, layers=["logits"], pooling={"fc7": "avg"})
+    with pytest.raises(PsychofaceError, match="pooling 'mean' for layer stem: use one of none, avg, max"):
+        extract(images, tmp_path / "c", **SMALL, layers=["stem"], pooling="mean")
+
+
+def test_forward_pass_stops_after_deepest_requested_layer(tmp_path, images, monkeypatch):
+    calls = []
+    build = extract_module.build_model
+
+    def counting_build(*args, **kwargs):
+        loaded = build(*args, **kwargs)
+        loaded.model.classifier.register_forward_hook(lambda *a: calls.append(1))
+        return loaded
+
+    monkeypatch.setattr(extract_module, "build_model", counting_build)
+    fs = extract(images, tmp_path / "store", **SMALL, layers=["block3"], batch_size=4)
+    assert fs.is_complete("block3")
+    assert len(calls) == 1  # the dry run that measures shapes; none of the three batches reached it
+
+
+def test_argument_and_layer_errors(tmp_path, images):
+    with pytest.raises(PsychofaceError, match=r"unknown layer 'fc7' for mobilenet_v3_small"):
+        extract(images, tmp_path / "a", **SMALL, layers=["fc7"])
+    with pytest.raises(PsychofaceError, match="unknown model 'mobilenet_v4'"):
+        extract(images, tmp_path / "a", model="mobilenet_v4", layers=["logits"])
+    with pytest.raises(PsychofaceError, match=r"layer1.0.relu \(layer1.0.relu\) runs 2 times"):
+        extract(images, tmp_path / "a", model="resnet18", weights="none", device="cpu", layers=["layer1.0.relu"])
+    with pytest.raises(PsychofaceError, match="batch_size 0: must be a positive integer"):
+        extract(images, tmp_path / "a", **SMALL, layers=["logits"], batch_size=0)
+    stimuli = find_images(images)
+    with pytest.raises(PsychofaceError, match="stimulus id 'face1' appears more than once"):
+        extract(stimuli + stimuli[1:2], tmp_path / "a", **SMALL, layers=["logits"])
+    (images / "face3.png").unlink()
+    with pytest.raises(PsychofaceError, match="face3.png: cannot be read"):
+        extract(stimuli, tmp_path / "a", **SMALL, layers=["logits"])
+
+
+# --- interruption and resume ------------------------------------------------------------------
+
+def _rows(store, layer):
+    file = Path(store) / f"{layer}.progress.json"
+    try:
+        return json.loads(file.read_text())["rows"]
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def _features(store, layers):
+    fs = FeatureStore(store)
+    return {layer: np.array(fs.features(layer)) for layer in layers}
+
+
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
+    images = make_images(tmp_path / "images", 24)
+    store = tmp_path / "killed"
+    args = dict(SMALL, layers=["block3", "logits"], batch_size=4, chunk_size=4, workers=1)
+    script = (
+        "import sys, time\n"
+        "from psychoface.features.extract import extract\n"
+        f"extract({str(images)!r}, {str(store)!r}, progress=lambda d, t: time.sleep(0.4), **{args!r})\n"
+    )
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while _rows(store, "logits") < 8 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = _rows(store, "logits")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert 8 <= killed_at < 24 and killed_at % 4 == 0
+    assert not FeatureStore(store).is_complete("logits")
+    with pytest.raises(PsychofaceError, match=rf"layer logits in {store} is incomplete \({killed_at} of 24 images\)"):
+        FeatureStore(store).features("logits")
+
+    seen = []
+    extract(images, store, progress=lambda done, total: seen.append(done), **args)
+    assert seen[0] == killed_at + 4 and seen[-1] == 24  # nothing committed is computed again
+    extract(images, tmp_path / "whole", **args)
+    resumed, whole = _features(store, args["layers"]), _features(tmp_path / "whole", args["layers"])
+    for layer in args["layers"]:
+        np.testing.assert_array_equal(resumed[layer], whole[layer], err_msg=layer)
+    assert len(FeatureStore(store).manifest["runs"]) == 2
+
+
+def test_keyboard_interrupt_keeps_completed_batches(tmp_path, images):
+    args = dict(SMALL, layers=["stem", "logits"], batch_size=2, chunk_size=8)
+
+    def interrupt(done, total):
+        if done == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract(images, tmp_path / "store", progress=interrupt, **args)
+    assert _rows(tmp_path / "store", "logits") == 6  # committed although the chunk (8 rows) was not full
+    extract(images, tmp_path / "store", **args)
+    extract(images, tmp_path / "whole", **args)
+    for layer in args["layers"]:
+        np.testing.assert_array_equal(_features(tmp_path / "store", [layer])[layer],
+                                      _features(tmp_path / "whole", [layer])[layer])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_corrupt_image_stops_with_one_line_and_resumes_after_fix(tmp_path, workers):
+    images = make_images(tmp_path / "images", 8)
+    good = (images / "face5.png").read_bytes()
+    (images / "face5.png").write_bytes(good[: len(good) // 3])  # truncated PNG
+    args = dict(SMALL, layers=["logits"], batch_size=2, workers=workers)
+    with pytest.raises(PsychofaceError) as info:
+        extract(images, tmp_path / "store", **args)
+    message = str(info.value)
+    assert "face5.png" in message and "features of the first 4 images are saved" in message
+    assert "\n" not in message
+    assert _rows(tmp_path / "store", "logits") == 4
+    (images / "face5.png").write_bytes(good)  # fixed: its features were never stored, so it may change
+    extract(images, tmp_path / "store", **args)
+    extract(images, tmp_path / "whole", **args)
+    np.testing.assert_array_equal(_features(tmp_path / "store", ["logits"])["logits"],
+                                  _features(tmp_path / "whole", ["logits"])["logits"])
+
+
+# --- refusal to mix, adding layers ------------------------------------------------------------
+
+def test_refuses_to_mix_and_adds_layers(tmp_path, images):
+    store = tmp_path / "store"
+    base = dict(SMALL, layers=["pool"], batch_size=6)
+    extract(images, store, **base)
+    before = np.array(FeatureStore(store).features("pool"))
+    tail = "use a new --store or --overwrite"
+
+    with pytest.raises(PsychofaceError, match=rf"not 'random init, seed 1'.*{tail}"):
+        extract(images, store, **dict(base, seed=1))
+    with pytest.raises(PsychofaceError, match=rf"holds features of mobilenet_v3_small, not mobilenet_v3_large.*{tail}"):
+        extract(images, store, **dict(base, model="mobilenet_v3_large"))
+    extract(images, store, **dict(base, layers=["conv_last"]))
+    with pytest.raises(PsychofaceError, match=rf"layer conv_last was extracted from features.12 with pooling none, "
+                                              rf"now features.12 with pooling avg.*{tail}"):
+        extract(images, store, **dict(base, layers=["conv_last"], pooling="avg"))
+    with pytest.raises(PsychofaceError, match=rf"different stimulus list \(12 vs 11 images.*{tail}"):
+        extract(find_images(images)[:11], store, **base)
+    Image.new("RGB", (48, 40), (10, 20, 30)).save(images / "face2.png")
+    with pytest.raises(PsychofaceError, match=rf"face2.png: image changed since its features were stored.*{tail}"):
+        extract(images, store, **base)
+    make_images(images, 12)  # the original images again
+
+    calls = []
+    extract(images, store, progress=lambda d, t: calls.append(d), **base)
+    assert calls == []  # complete: nothing to do
+    extract(images, store, progress=lambda d, t: calls.append(d), **dict(base, layers=["pool", "stem"]))
+    assert calls == [6, 12]
+    fs = FeatureStore(store)
+    assert sorted(fs.layers) == ["conv_last", "pool", "stem"] and fs.is_complete("stem")
+    np.testing.assert_array_equal(fs.features("pool"), before)
+
+    fs = extract(images, store, **dict(base, seed=1), overwrite=True)
+    assert fs.layers == ["pool"] and fs.manifest["weights"]["description"] == "random init, seed 1"
+    assert not np.array_equal(fs.features("pool"), before)
