@@ -128,12 +128,12 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
             n_permutations: int = 1000, progress=None):
     """Cross-validated ridge prediction of each attribute from each layer, beside the noise ceiling.
 
-    Returns ``(table, predictions)``: one row per layer x attribute (Holm across that whole family), and
-    the out-of-fold predictions per layer.
+    Returns ``(table, predictions)``: one row per layer x attribute (the correction across the attributes
+    of each layer, the family the issue names; a layer profile is descriptive), and the out-of-fold
+    predictions per layer.
     """
     import pandas as pd
 
-    from psychoface.analyses.inference import correct_p
     from psychoface.analyses.predict import predict_ratings
     from psychoface.features.store import load_features
 
@@ -158,9 +158,8 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
     table = pd.concat(tables, ignore_index=True)
     table.attrs = dict(tables[0].attrs)
     meta = dict(table.attrs.get("psychoface", {}))
-    if len(names) > 1:
-        table["p_corr"] = correct_p(table["p"].to_numpy(), config.correction)
-        meta["family"] = f"{len(table)} tests ({len(names)} layers x {table['attribute'].nunique()} attributes)"
+    if len(names) > 1:  # Holm stays across the attributes of each layer; say so
+        meta["family"] = f"{table['attribute'].nunique()} attributes, within each layer"
     meta.update(layers=names, store=str(store.path), network=store.manifest.get("model"))
     table.attrs["psychoface"] = meta
     return table, predictions

@@ -1,0 +1,801 @@
+"""Representational similarity analysis (RSA): layer RDMs against rating RDMs, with inference.
+
+- Estimate: the RDM correlation (Spearman's rho by default, Pearson's r, Kendall's tau-a) over the
+  upper triangles, see :func:`psychoface.analyses.rdm.compare`.
+- p: a Mantel test (Mantel, 1967) permuting the stimulus labels of the layer RDM, p = (b + 1)/(N + 1)
+  (Phipson & Smyth, 2010). Both RDM vectors are transformed once (ranks for Spearman) and standardised;
+  because permuting stimuli only rearranges an RDM's entries, the permuted statistic is the inner product
+  of the fixed standardised vector with the permuted one. Permuted entries are gathered from the square
+  matrix in cache-sized blocks of rows, every rating RDM sharing one gather per permutation.
+- CI: percentile bootstrap over stimuli (resampled with replacement; the pair of a stimulus with its own
+  copy is dropped; Nili et al., 2014). A resample is the original pairs weighted by c_i c_j (c = how
+  often each stimulus was drawn), so the correlation of a resample is a weighted correlation; Spearman
+  uses weighted mid-ranks (a cumulative sum of the weights in the fixed sort order), which equal the
+  mid-ranks of the explicitly resampled vectors.
+- Family: Holm (default) across all layers x rating RDMs, in ``p_corr``.
+- Noise ceiling: split-half reliability of the rating RDM (Spearman-Brown corrected), and its square
+  root as the ceiling of the correlation a noise-free model RDM can reach (Spearman, 1904, as in
+  :mod:`psychoface.analyses.reliability`).
+- Partial RSA: the partial correlation of the (ranked) layer and rating RDMs given covariate RDMs, tested
+  by permuting the layer RDM only (Smouse, Long & Sokal, 1986).
+- Layer comparisons: a paired bootstrap over stimuli (the same resamples for both layers).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.distance import pdist, squareform
+from scipy.stats import rankdata
+from threadpoolctl import threadpool_limits
+
+from psychoface.analyses.inference import (
+    correct_p,
+    correction_label,
+    percentile_ci,
+    permutation_p,
+    spearman_brown,
+)
+from psychoface.analyses.rdm import (
+    METHODS,
+    MIN_STIMULI,
+    RDM,
+    _few,
+    align,
+    as_rdm_dict,
+    check_method,
+    compare,
+    tau_a,
+)
+from psychoface.errors import PsychofaceError
+
+P_METHOD = "Mantel permutation of stimulus labels, (b+1)/(N+1)"
+CI_METHOD = "percentile bootstrap over stimuli (pairs of a stimulus with its own copy dropped)"
+CEILING_METHOD = (
+    "sqrt of the split-half reliability of the rating RDM (RDM correlation of split halves, "
+    "Spearman-Brown corrected, averaged over splits)"
+)
+_GATHER_ELEMENTS = 1 << 16  # entries gathered per block (cache-sized)
+_FIXED_BYTES = 512 * 2**20  # fixed RDM vectors laid out for the gather, per pass
+_PERM_BATCH = 256
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+
+
+def rsa(
+    layer_rdms: Mapping[str, RDM] | Sequence[RDM] | RDM,
+    rating_rdms: Mapping[str, RDM] | Sequence[RDM] | RDM,
+    *,
+    method: str = "spearman",
+    n_permutations: int = 10_000,
+    n_bootstrap: int = 5_000,
+    ci_level: float = 0.95,
+    alternative: str = "two-sided",
+    correction: str = "holm",
+    noise_ceiling=None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """RSA of every layer RDM against every rating RDM: one row per layer x attribute.
+
+    Columns: ``layer``, ``attribute``, ``method``, ``n`` (stimuli), ``n_pairs``, the RDM correlation named
+    after the method (``rho``, ``r`` or ``tau``), ``ci_low``, ``ci_high`` (percentile bootstrap over
+    stimuli), ``p`` (Mantel), ``p_corr`` (``correction`` across the layers x attributes family),
+    ``noise_ceiling`` and ``r_normalized`` (the correlation divided by the ceiling).
+
+    ``noise_ceiling``: None, a mapping/Series attribute -> ceiling, or the DataFrame of
+    :func:`rating_rdm_noise_ceiling` (its comparison method must be ``method``). Every test uses the same
+    permutations and resamples (from ``seed``), so a row does not depend on the rest of the family.
+    ``n_permutations=0`` or ``n_bootstrap=0`` skips the p-value or the CI (NaN).
+    """
+    check_method(method)
+    layers = as_rdm_dict(layer_rdms, "layer")
+    ratings = as_rdm_dict(rating_rdms, "rating")
+    ids, ref = _reference(layers)
+    layers = {k: align(v, ids, ref) for k, v in layers.items()}
+    ratings = {k: align(v, ids, ref) for k, v in ratings.items()}
+    n = len(ids)
+    L, Q = list(layers), list(ratings)
+    stat = METHODS[method]
+    _check_options(n_permutations, n_bootstrap, ci_level, alternative, correction)
+    ceiling = _ceilings(noise_ceiling, Q, method)
+    perm_ss, boot_ss = np.random.SeedSequence(seed).spawn(2)
+
+    # every vector is ranked (Spearman) and standardised once; the correlation is then an inner product
+    if method == "tau-a":
+        kind, prep = "tau-a", (lambda rdm: rdm.dissimilarities)
+    else:
+        kind, prep = "standardised", (lambda rdm: _standardise(rdm.dissimilarities, method, rdm.name))
+    fixed = [prep(ratings[b]) for b in Q]
+    est = np.empty((len(L), len(Q)))
+    p = np.full(est.shape, np.nan)
+    for i, a in enumerate(L):
+        x = prep(layers[a])
+        est[i] = [tau_a(x, f) if kind == "tau-a" else np.dot(x, f) for f in fixed]
+        if n_permutations:
+            null = _mantel_null(x, fixed, kind, n_permutations, perm_ss)
+            p[i] = permutation_p(est[i], null, alternative)
+    low = np.full(est.shape, np.nan)
+    high = np.full(est.shape, np.nan)
+    if n_bootstrap:
+        boot = _bootstrap_cross(
+            [layers[a].dissimilarities for a in L],
+            [ratings[b].dissimilarities for b in Q],
+            method, n, n_bootstrap, np.random.default_rng(boot_ss),
+        )
+        low, high = percentile_ci(boot, ci_level)
+    rows = []
+    for i, a in enumerate(L):
+        for j, b in enumerate(Q):
+            rows.append({
+                "layer": a, "attribute": b, "method": method, "n": n, "n_pairs": n * (n - 1) // 2,
+                stat: est[i, j], "ci_low": low[i, j], "ci_high": high[i, j], "p": p[i, j],
+                "noise_ceiling": ceiling[j],
+            })
+    df = pd.DataFrame(rows)
+    df.insert(df.columns.get_loc("p") + 1, "p_corr", correct_p(df["p"].to_numpy(), correction))
+    df["r_normalized"] = df[stat] / df["noise_ceiling"]
+    df.attrs["psychoface"] = {
+        "analysis": "rsa",
+        "seed": seed,
+        "method": method,
+        "statistic": stat,
+        "metric": {a: layers[a].metric for a in L},
+        "rating_metric": {b: ratings[b].metric for b in Q},
+        "n_permutations": n_permutations,
+        "n_bootstrap": n_bootstrap,
+        "ci_level": ci_level,
+        "ci_method": CI_METHOD,
+        "p_method": P_METHOD if n_permutations else "not computed",
+        "alternative": alternative,
+        "correction": correction_label(correction),
+        "family": f"{len(L)} layer{'s' * (len(L) != 1)} x {len(Q)} rating RDM{'s' * (len(Q) != 1)}",
+        "noise_ceiling_method": CEILING_METHOD if noise_ceiling is not None else "none",
+    }
+    return df
+
+
+def partial_rsa(
+    layer_rdms: Mapping[str, RDM] | Sequence[RDM] | RDM,
+    rating_rdms: Mapping[str, RDM] | Sequence[RDM] | RDM,
+    covariates: Mapping[str, RDM] | Sequence[RDM] | RDM,
+    *,
+    method: str = "spearman",
+    n_permutations: int = 10_000,
+    n_bootstrap: int = 5_000,
+    ci_level: float = 0.95,
+    alternative: str = "two-sided",
+    correction: str = "holm",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Partial RSA: layer x rating RDM correlation controlling for covariate RDMs (pixels, another layer,
+    another attribute).
+
+    The (for Spearman: ranked) RDM vectors' partial correlation: the correlation of the layer vector with
+    the residual of the rating vector after regressing both on the covariates (with an intercept), as
+    pingouin's ``partial_corr``. p: the Mantel permutation of the layer RDM's stimulus labels with the rating
+    and covariate RDMs fixed (Smouse, Long & Sokal, 1986); CI: the percentile bootstrap over stimuli.
+    Columns as :func:`rsa` plus ``covariates``; ``partial_rho`` / ``partial_r`` hold the estimate.
+    """
+    check_method(method)
+    if method == "tau-a":
+        raise PsychofaceError(
+            "partial RSA with tau-a is not defined here: use method='spearman' or 'pearson'"
+        )
+    layers = as_rdm_dict(layer_rdms, "layer")
+    ratings = as_rdm_dict(rating_rdms, "rating")
+    covs = as_rdm_dict(covariates, "covariate")
+    ids, ref = _reference(layers)
+    layers = {k: align(v, ids, ref) for k, v in layers.items()}
+    ratings = {k: align(v, ids, ref) for k, v in ratings.items()}
+    covs = {k: align(v, ids, ref) for k, v in covs.items()}
+    n = len(ids)
+    L, Q, C = list(layers), list(ratings), list(covs)
+    stat = "partial_" + METHODS[method]
+    _check_options(n_permutations, n_bootstrap, ci_level, alternative, correction)
+    perm_ss, boot_ss = np.random.SeedSequence(seed).spawn(2)
+
+    z_cov = np.stack([_standardise(covs[c].dissimilarities, method, c) for c in C])
+    basis = _covariate_basis(z_cov, C)
+    resid = {}
+    for b in Q:
+        e = _residual(_standardise(ratings[b].dissimilarities, method, b), basis)
+        if np.dot(e, e) < 1e-12:
+            raise PsychofaceError(
+                f"rating RDM {b!r} is fully explained by the covariates {_few(C)}; a partial correlation "
+                "is undefined: drop the covariate that duplicates it"
+            )
+        resid[b] = e / np.sqrt(np.dot(e, e))
+    fixed = [resid[b] for b in Q] + list(basis)
+    est = np.full((len(L), len(Q)), np.nan)
+    p = np.full_like(est, np.nan)
+    for i, a in enumerate(L):
+        x = _standardise(layers[a].dissimilarities, method, a)
+        proj = basis @ x
+        if 1.0 - np.dot(proj, proj) < 1e-12:
+            raise PsychofaceError(
+                f"layer RDM {a!r} is fully explained by the covariates {_few(C)}; drop the covariate "
+                "that duplicates it"
+            )
+        est[i] = _partial_from_products(np.array([resid[b] @ x for b in Q] + list(proj)), len(Q))
+        if n_permutations:
+            null = _mantel_null(x, fixed, "standardised", n_permutations, perm_ss)
+            p[i] = permutation_p(est[i], _partial_from_products(null, len(Q)), alternative)
+    low = np.full(est.shape, np.nan)
+    high = np.full(est.shape, np.nan)
+    if n_bootstrap:
+        boot = _bootstrap_partial(
+            [layers[a].dissimilarities for a in L], [ratings[b].dissimilarities for b in Q],
+            [covs[c].dissimilarities for c in C], method, n, n_bootstrap,
+            np.random.default_rng(boot_ss),
+        )
+        low, high = percentile_ci(boot, ci_level)
+    rows = [
+        {"layer": a, "attribute": b, "covariates": ", ".join(C), "method": method, "n": n,
+         "n_pairs": n * (n - 1) // 2, stat: est[i, j], "ci_low": low[i, j], "ci_high": high[i, j],
+         "p": p[i, j]}
+        for i, a in enumerate(L) for j, b in enumerate(Q)
+    ]
+    df = pd.DataFrame(rows)
+    df["p_corr"] = correct_p(df["p"].to_numpy(), correction)
+    df.attrs["psychoface"] = {
+        "analysis": "partial_rsa",
+        "seed": seed,
+        "method": method,
+        "statistic": stat,
+        "covariates": C,
+        "metric": {a: layers[a].metric for a in L},
+        "n_permutations": n_permutations,
+        "n_bootstrap": n_bootstrap,
+        "ci_level": ci_level,
+        "ci_method": CI_METHOD,
+        "p_method": (P_METHOD + " of the layer RDM only, covariates fixed (Smouse, Long & Sokal, 1986)")
+        if n_permutations else "not computed",
+        "alternative": alternative,
+        "correction": correction_label(correction),
+        "family": f"{len(L)} layer{'s' * (len(L) != 1)} x {len(Q)} rating RDM{'s' * (len(Q) != 1)}",
+    }
+    return df
+
+
+def compare_layers(
+    rdm_a: RDM,
+    rdm_b: RDM,
+    rating_rdm: RDM,
+    *,
+    method: str = "spearman",
+    n_bootstrap: int = 5_000,
+    ci_level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Is layer A's RDM closer to the rating RDM than layer B's? Paired bootstrap over stimuli.
+
+    Both correlations are recomputed on the same resamples of stimuli; ``difference`` = A - B with its
+    percentile CI and a two-sided bootstrap p = min(1, 2 min(#(d* <= 0) + 1, #(d* >= 0) + 1) / (N + 1)).
+    """
+    check_method(method)
+    _check_options(0, n_bootstrap, ci_level, "two-sided", "none")
+    if n_bootstrap < 1:
+        raise PsychofaceError(f"n_bootstrap = {n_bootstrap}: a paired bootstrap needs at least 1 resample, e.g. 5000")
+    ids = list(rdm_a.ids)
+    rdm_b = align(rdm_b, ids, rdm_a.name)
+    rating_rdm = align(rating_rdm, ids, rdm_a.name)
+    stat = METHODS[method]
+    est_a = compare(rdm_a, rating_rdm, method)
+    est_b = compare(rdm_b, rating_rdm, method)
+    boot = _bootstrap_cross(
+        [rdm_a.dissimilarities, rdm_b.dissimilarities], [rating_rdm.dissimilarities], method,
+        len(ids), n_bootstrap, np.random.default_rng(seed),
+    )[:, :, 0]
+    diff = boot[:, 0] - boot[:, 1]
+    diff = diff[np.isfinite(diff)]
+    low, high = percentile_ci(diff, ci_level)
+    p = min(1.0, 2.0 * (min((diff <= 0).sum(), (diff >= 0).sum()) + 1.0) / (diff.size + 1.0))
+    df = pd.DataFrame([{
+        "layer_a": rdm_a.name, "layer_b": rdm_b.name, "attribute": rating_rdm.name, "method": method,
+        "n": len(ids), "n_pairs": rdm_a.n_pairs, f"{stat}_a": est_a, f"{stat}_b": est_b,
+        "difference": est_a - est_b, "ci_low": float(low), "ci_high": float(high), "p": p,
+    }])
+    df.attrs["psychoface"] = {
+        "analysis": "compare_layers",
+        "seed": seed,
+        "method": method,
+        "statistic": stat,
+        "metric": {rdm_a.name: rdm_a.metric, rdm_b.name: rdm_b.metric},
+        "n_bootstrap": n_bootstrap,
+        "n_valid_resamples": int(diff.size),
+        "ci_level": ci_level,
+        "ci_method": "paired " + CI_METHOD + "; the same resamples for both layers",
+        "p_method": "two-sided paired bootstrap, 2 min(#(d*<=0)+1, #(d*>=0)+1)/(N+1)",
+        "correction": "none",
+        "family": "one comparison",
+    }
+    return df
+
+
+def rating_rdm_noise_ceiling(
+    trials: pd.DataFrame,
+    attributes: str | Sequence[str] | None = None,
+    *,
+    combine: bool = False,
+    method: str = "spearman",
+    n_splits: int = 100,
+    min_ratings: int = 2,
+    ids: Sequence[str] | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Split-half reliability and noise ceiling of rating RDMs built from trial-level ratings.
+
+    ``trials``: the long DataFrame (``stimulus``, ``attribute``, ``rating``, optional ``rater``). In each of
+    ``n_splits`` random splits the ratings are halved -- by raters when rater ids exist, otherwise each
+    stimulus's ratings of an attribute are randomly split into halves of floor(k/2) and ceil(k/2) --, a
+    rating RDM is built from each half's mean ratings (as :func:`psychoface.analyses.rdm.rating_rdm`), and
+    the two RDMs are compared with ``method``; each split's r is Spearman-Brown corrected (factor 2) and the
+    corrected values are averaged. ``noise_ceiling`` = sqrt(reliability) (NaN when reliability <= 0).
+
+    One row per attribute (``combine=False``) or one row for the RDM across all ``attributes`` (z-scored
+    Euclidean, named as rating_rdm names it). Stimuli with fewer than ``min_ratings`` ratings (of any
+    attribute used) are excluded and counted in ``excluded_stimuli``; ``ids`` restricts the stimuli to the
+    RDMs' stimuli. With raters, stimuli lacking ratings in one half of a split are left out of that split
+    (``n`` is then the smallest number of stimuli used in a split).
+    """
+    check_method(method)
+    if n_splits < 1:
+        raise PsychofaceError(f"n_splits = {n_splits}: use at least 1 split, e.g. 100")
+    trials = _check_trials(trials)
+    known = list(dict.fromkeys(trials["attribute"]))
+    if attributes is None:
+        attributes = known
+    attributes = [attributes] if isinstance(attributes, str) else list(attributes)
+    unknown = [a for a in attributes if a not in known]
+    if unknown:
+        raise PsychofaceError(f"unknown attribute {_few(unknown)}; the trials rate {_few(known, 10)}")
+    if combine and len(attributes) < 2:
+        raise PsychofaceError("combine=True needs at least two attributes: name them")
+    targets = [attributes] if combine else [[a] for a in attributes]
+    by_rater = "rater" in trials.columns and trials["rater"].notna().all()
+    rows = []
+    for target in targets:
+        rows.append(_split_half_rdm(trials, target, method, n_splits, min_ratings, ids, by_rater, seed))
+    df = pd.DataFrame(rows)
+    df.attrs["psychoface"] = {
+        "analysis": "rating_rdm_noise_ceiling",
+        "seed": seed,
+        "method": method,
+        "n_splits": n_splits,
+        "min_ratings": min_ratings,
+        "split": "random halves of raters" if by_rater else "random halves of each stimulus's ratings",
+        "reliability_method": "RDM correlation of split halves, Spearman-Brown corrected (factor 2) per "
+        "split, averaged over splits",
+        "noise_ceiling_method": "sqrt(reliability) (Spearman, 1904)",
+    }
+    return df
+
+
+# --------------------------------------------------------------------------------------------------
+# Mantel permutation engine
+
+
+def _standardise(v: np.ndarray, method: str, name: str = "") -> np.ndarray:
+    """Ranks (Spearman) or values (Pearson), centred and scaled to unit norm."""
+    v = rankdata(v) if method == "spearman" else np.asarray(v, dtype=np.float64)
+    v = v - v.mean()
+    norm = np.sqrt(np.dot(v, v))
+    if norm == 0:
+        raise PsychofaceError(f"RDM {name!r} is constant (all dissimilarities equal); it cannot be correlated")
+    return v / norm
+
+
+def _one_blas_thread(func):
+    """Run ``func`` with one BLAS thread: its products are small and memory-bound, and threaded BLAS on
+    such products mostly waits on synchronisation (badly so on a busy machine)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_blas_thread
+def _mantel_null(permuted, fixed, kind, n_permutations, seed_seq) -> np.ndarray:
+    """(N, len(fixed)) statistics with the stimulus labels of ``permuted`` permuted.
+
+    Permutation k is the k-th ``rng.permutation(n)`` of ``numpy.random.default_rng(seed_seq)``.
+    ``kind="standardised"``: all vectors are standardised (:func:`_standardise`) and the statistic is the
+    inner product of each fixed vector with the permuted one; ``kind="tau-a"``: raw vectors, Kendall's tau-a.
+    """
+    n = _n_from_pairs(len(permuted))
+    if kind == "tau-a":
+        return _tau_a_null(np.asarray(permuted, float), fixed, n, n_permutations, seed_seq)
+    square = squareform(permuted, checks=False)
+    blocks = _row_blocks(n)
+    per_pass = max(1, _FIXED_BYTES // (8 * sum((r1 - r0) * (n - r0) for r0, r1 in blocks)))
+    out = np.empty((n_permutations, len(fixed)))
+    for q0 in range(0, len(fixed), per_pass):  # the same permutations for every pass
+        q1 = min(len(fixed), q0 + per_pass)
+        layout = _fixed_layout(fixed[q0:q1], n, blocks)
+        rng = np.random.default_rng(seed_seq)
+        for s in range(0, n_permutations, _PERM_BATCH):
+            perms = np.stack([rng.permutation(n) for _ in range(min(_PERM_BATCH, n_permutations - s))])
+            out[s : s + len(perms), q0:q1] = _permuted_products(square, layout, blocks, perms)
+    return out
+
+
+def _row_blocks(n: int) -> list[tuple[int, int]]:
+    """Blocks of rows of the upper triangle, each about _GATHER_ELEMENTS entries (one block if n is small)."""
+    if n * n <= _GATHER_ELEMENTS:
+        return [(0, n)]
+    rows = max(1, _GATHER_ELEMENTS // n)
+    return [(r0, min(n, r0 + rows)) for r0 in range(0, n, rows)]
+
+
+def _fixed_layout(fixed, n, blocks) -> list[np.ndarray]:
+    """For each row block [r0, r1): a (q, (r1-r0)*(n-r0)) array of the fixed vectors' upper triangle
+    (zeros on and below the diagonal), matching the gathered block square[perm[r0:r1]][:, perm[r0:]]."""
+    layout = [np.empty((len(fixed), (r1 - r0) * (n - r0))) for r0, r1 in blocks]
+    for k, f in enumerate(fixed):
+        upper = np.triu(squareform(f, checks=False), 1)
+        for (r0, r1), arr in zip(blocks, layout):
+            arr[k] = upper[r0:r1, r0:].ravel()
+    return layout
+
+
+def _permuted_products(square, layout, blocks, perms) -> np.ndarray:
+    """sum_{i<j} fixed_k[i, j] * square[perm_i, perm_j] for every permutation (rows) and fixed k."""
+    n = square.shape[0]
+    if len(blocks) == 1:  # small n: gather many permutations at once, one matrix product
+        flat = layout[0]
+        out = np.empty((len(perms), flat.shape[0]))
+        step = max(1, _GATHER_ELEMENTS // (n * n))
+        for s in range(0, len(perms), step):
+            p = perms[s : s + step]
+            out[s : s + len(p)] = square[p[:, :, None], p[:, None, :]].reshape(len(p), -1) @ flat.T
+        return out
+    out = np.zeros((len(perms), layout[0].shape[0]))
+    rows_buf = np.empty((blocks[0][1] - blocks[0][0], n))
+    cols_buf = np.empty(layout[0].shape[1])
+    for k, perm in enumerate(perms):
+        acc = out[k]
+        for (r0, r1), flat in zip(blocks, layout):
+            rows = rows_buf[: r1 - r0]
+            np.take(square, perm[r0:r1], axis=0, out=rows, mode="wrap")  # "wrap": unbuffered
+            cols = cols_buf[: flat.shape[1]].reshape(r1 - r0, n - r0)
+            np.take(rows, perm[r0:], axis=1, out=cols, mode="wrap")
+            acc += flat @ cols.ravel()
+    return out
+
+
+def _tau_a_null(x, fixed, n, n_permutations, seed_seq) -> np.ndarray:
+    """Kendall tau-a of each fixed vector with the permuted ``x``: O(m log m) per permutation."""
+    square = squareform(x, checks=False)
+    i, j = _pair_indices(n)
+    rng = np.random.default_rng(seed_seq)
+    out = np.empty((n_permutations, len(fixed)))
+    for k in range(n_permutations):
+        perm = rng.permutation(n)
+        xp = square[perm[i], perm[j]]
+        out[k] = [tau_a(xp, f) for f in fixed]
+    return out
+
+
+def _pair_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of every entry of the condensed upper triangle (like np.triu_indices(n, 1))."""
+    counts = np.arange(n - 1, 0, -1)
+    i = np.repeat(np.arange(n - 1), counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return i, np.arange(i.size) - np.repeat(starts, counts) + i + 1
+
+
+def _n_from_pairs(m: int) -> int:
+    return int(round((1 + np.sqrt(1 + 8 * m)) / 2))
+
+
+# --------------------------------------------------------------------------------------------------
+# partial correlation
+
+
+def _covariate_basis(z_cov: np.ndarray, names) -> np.ndarray:
+    """Orthonormal basis (rows) of the span of the centred covariate vectors."""
+    u, s, _ = np.linalg.svd(z_cov.T, full_matrices=False)
+    if s.min() < 1e-8 * s.max():
+        raise PsychofaceError(
+            f"covariate RDMs {_few(names)} are collinear (one is a linear combination of the others); "
+            "drop the redundant one"
+        )
+    return u.T
+
+
+def _residual(v: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    return v - basis.T @ (basis @ v)
+
+
+def _partial_from_products(products: np.ndarray, q: int) -> np.ndarray:
+    """Partial r from x's inner products with the q unit rating residuals and the covariate basis
+    (x standardised): r = <e_y, x> / sqrt(1 - |U x|^2). ``products`` is (..., q + k)."""
+    proj = products[..., q:]
+    resid_norm = np.sqrt(np.maximum(1.0 - (proj * proj).sum(axis=-1, keepdims=True), 1e-300))
+    return products[..., :q] / resid_norm
+
+
+# --------------------------------------------------------------------------------------------------
+# bootstrap over stimuli
+
+
+class _Boot:
+    """One RDM vector prepared for weighted resampling (see :func:`_pair_weights`).
+
+    Pearson: the values themselves. Spearman: weighted mid-ranks, computed in the vector's fixed sort order
+    (pair weights there come from the counts through the sorted pair indices; a cumulative sum gives the
+    ranks; tied values share the mean of their ranks) and mapped back to the original pair order.
+    """
+
+    def __init__(self, v: np.ndarray, method: str, pairs: tuple[np.ndarray, np.ndarray]):
+        self.v = np.asarray(v, dtype=np.float64)
+        self.ranked = method == "spearman"
+        if self.ranked:
+            order = np.argsort(self.v, kind="stable")
+            self.i_sorted, self.j_sorted = pairs[0][order], pairs[1][order]
+            self.inverse = np.empty_like(self.i_sorted)
+            self.inverse[order] = np.arange(order.size, dtype=self.inverse.dtype)
+            sv = self.v[order]
+            new = np.concatenate([[True], sv[1:] != sv[:-1]])
+            self.ends = None if new.all() else np.concatenate([np.flatnonzero(new)[1:] - 1, [sv.size - 1]])
+            self.group = None if new.all() else np.cumsum(new) - 1
+
+    def standardised(self, counts: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """For each resample (row of ``counts``, pair weights ``w``): weighted-centred values of weighted
+        unit norm, in the original pair order (NaN rows where the vector is constant in the resample)."""
+        if self.ranked:
+            w_sorted = np.take(counts, self.i_sorted, axis=1) * np.take(counts, self.j_sorted, axis=1)
+            x = self._mid_ranks(w_sorted)
+            weights = w_sorted
+        else:
+            x = np.broadcast_to(self.v, w.shape)
+            weights = w
+        x = x - (np.einsum("bm,bm->b", weights, x) / weights.sum(axis=1))[:, None]
+        norm = np.sqrt(np.einsum("bm,bm,bm->b", weights, x, x))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x /= np.where(norm > 0, norm, np.nan)[:, None]
+        return np.take(x, self.inverse, axis=1) if self.ranked else x
+
+    def _mid_ranks(self, w_sorted: np.ndarray) -> np.ndarray:
+        """Mid-ranks, in sorted order, of the vector in which each entry occurs w times."""
+        cum = np.cumsum(w_sorted, axis=1)
+        if self.ends is None:
+            return cum - (w_sorted - 1.0) / 2.0
+        end = cum[:, self.ends]
+        return np.take(end - (np.diff(end, axis=1, prepend=0.0) - 1.0) / 2.0, self.group, axis=1)
+
+
+def _pair_weights(n: int, n_bootstrap: int, rng: np.random.Generator):
+    """Batches of resamples: resample k is the k-th ``rng.integers(0, n, n)``; yields (index of the batch's
+    first resample, (B, n) counts c of each stimulus, (B, m) weights c_i * c_j of each original pair of
+    distinct stimuli -- how often the pair occurs in the resample)."""
+    i, j = _pair_indices(n)
+    batch = max(1, _GATHER_ELEMENTS // i.size)
+    for start in range(0, n_bootstrap, batch):
+        draws = np.stack([rng.integers(0, n, n) for _ in range(min(batch, n_bootstrap - start))])
+        offsets = n * np.arange(len(draws))[:, None]
+        c = np.bincount((draws + offsets).ravel(), minlength=n * len(draws)).reshape(len(draws), n)
+        c = c.astype(np.float64)
+        yield start, c, np.take(c, i, axis=1) * np.take(c, j, axis=1)
+
+
+@_one_blas_thread
+def _bootstrap_cross(xs, ys, method, n, n_bootstrap, rng) -> np.ndarray:
+    """(N, len(xs), len(ys)) bootstrap RDM correlations of every x with every y."""
+    out = np.full((n_bootstrap, len(xs), len(ys)), np.nan)
+    if method == "tau-a":
+        for start, _, w in _pair_weights(n, n_bootstrap, rng):
+            for b, reps in enumerate(w.astype(np.int64), start):
+                out[b] = [[tau_a(np.repeat(x, reps), np.repeat(y, reps)) for y in ys] for x in xs]
+        return out
+    pairs = _pair_indices(n)
+    bx = [_Boot(x, method, pairs) for x in xs]
+    by = [_Boot(y, method, pairs) for y in ys]
+    for start, c, w in _pair_weights(n, n_bootstrap, rng):
+        X = np.stack([v.standardised(c, w) for v in bx]) * w  # (len(xs), B, m)
+        for k, v in enumerate(by):
+            out[start : start + len(w), :, k] = np.einsum("xbm,bm->bx", X, v.standardised(c, w))
+    return out
+
+
+@_one_blas_thread
+def _bootstrap_partial(xs, ys, covs, method, n, n_bootstrap, rng) -> np.ndarray:
+    """(N, len(xs), len(ys)) bootstrap partial correlations given the covariates."""
+    out = np.full((n_bootstrap, len(xs), len(ys)), np.nan)
+    pairs = _pair_indices(n)
+    boots = [_Boot(v, method, pairs) for v in (*covs, *ys, *xs)]
+    k, q = len(covs), len(ys)
+    for start, c, w in _pair_weights(n, n_bootstrap, rng):
+        V = np.stack([v.standardised(c, w) for v in boots])  # (k + q + len(xs), B, m)
+        corr = np.einsum("pbm,qbm->bpq", V * w, V)
+        for ix in range(len(xs)):
+            for iy in range(q):
+                sel = list(range(k)) + [k + iy, k + q + ix]
+                prec = _inverse(corr[:, sel][:, :, sel])
+                out[start : start + len(w), ix, iy] = -prec[:, -1, -2] / np.sqrt(prec[:, -1, -1] * prec[:, -2, -2])
+    return out
+
+
+def _inverse(m: np.ndarray) -> np.ndarray:
+    """Inverse of each matrix in a stack; NaN for a singular one (or one with NaN)."""
+    out = np.full_like(m, np.nan)
+    ok = np.isfinite(m).all(axis=(1, 2)) & (np.abs(np.linalg.det(m)) > 1e-12)
+    out[ok] = np.linalg.inv(m[ok])
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# noise ceiling of rating RDMs
+
+
+def _check_trials(trials) -> pd.DataFrame:
+    if not isinstance(trials, pd.DataFrame):
+        raise PsychofaceError(
+            "the noise ceiling needs trial-level ratings (a DataFrame with columns stimulus, attribute, "
+            "rating[, rater]); means alone have no split halves"
+        )
+    missing = [c for c in ("stimulus", "attribute", "rating") if c not in trials.columns]
+    if missing:
+        raise PsychofaceError(
+            f"trial-level ratings lack column {_few(missing)}; expected stimulus, attribute, rating[, rater]"
+        )
+    cols = ["stimulus", "attribute", "rating"] + (["rater"] if "rater" in trials.columns else [])
+    out = trials[cols].copy()
+    out["stimulus"] = out["stimulus"].astype(str)
+    out["attribute"] = out["attribute"].astype(str)
+    rating = pd.to_numeric(out["rating"], errors="coerce")
+    bad = ~np.isfinite(rating.to_numpy(dtype=float))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise PsychofaceError(
+            f"trial-level ratings row {row}: rating {trials['rating'].iloc[row]!r} of stimulus "
+            f"{out['stimulus'].iloc[row]!r} is not a number; fix or remove the row"
+        )
+    out["rating"] = rating.astype(float)
+    return out.reset_index(drop=True)
+
+
+def _split_half_rdm(trials, target, method, n_splits, min_ratings, ids, by_rater, seed) -> dict:
+    """One noise-ceiling row for the rating RDM of ``target`` (one attribute, or several combined)."""
+    name = "+".join(target)
+    sub = trials[trials["attribute"].isin(target)]
+    counts = sub.groupby(["stimulus", "attribute"]).size().unstack("attribute").reindex(columns=target)
+    pool = counts.index if ids is None else pd.Index([str(i) for i in ids])
+    counts = counts.reindex(pool).fillna(0)
+    keep = counts.index[(counts >= min_ratings).all(axis=1)]
+    excluded = len(pool) - len(keep)
+    if len(keep) < MIN_STIMULI:
+        raise PsychofaceError(
+            f"{name}: {len(keep)} stimuli have at least {min_ratings} ratings; a split-half RDM needs "
+            f"{MIN_STIMULI} or more: collect more ratings"
+        )
+    sub = sub[sub["stimulus"].isin(keep)]
+    stim = pd.Categorical(sub["stimulus"], categories=keep).codes.astype(np.int64)  # int8 codes would overflow in the cell index
+    attr = pd.Categorical(sub["attribute"], categories=target).codes.astype(np.int64)
+    cell = stim * len(target) + attr
+    n_cells = len(keep) * len(target)
+    rating = sub["rating"].to_numpy()
+    rng = np.random.default_rng(seed)
+    if by_rater:
+        raters = pd.Categorical(sub["rater"].astype(str))
+        rater_code, n_raters = raters.codes, len(raters.categories)
+        if n_raters < 2:
+            raise PsychofaceError(f"{name}: ratings come from one rater; a split by raters needs two or more")
+    else:
+        size = np.bincount(cell, minlength=n_cells)
+        start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    r_half, used = [], []
+    for _ in range(n_splits):
+        if by_rater:
+            half = (rng.permutation(n_raters) < n_raters // 2)[rater_code]
+        else:
+            key = rng.random(len(rating))
+            order = np.lexsort((key, cell))  # by cell, random within a cell
+            pos = np.empty(len(rating), dtype=np.int64)
+            pos[order] = np.arange(len(rating)) - start[cell[order]]
+            half = pos < (size // 2)[cell]
+        means = []
+        for h in (half, ~half):
+            total = np.bincount(cell[h], weights=rating[h], minlength=n_cells)
+            k = np.bincount(cell[h], minlength=n_cells)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means.append((total / k).reshape(len(keep), len(target)))
+        ok = np.isfinite(means[0]).all(axis=1) & np.isfinite(means[1]).all(axis=1)
+        used.append(int(ok.sum()))
+        if ok.sum() < MIN_STIMULI:
+            r_half.append(np.nan)
+            continue
+        d1, d2 = (_half_rdm(m[ok]) for m in means)
+        r_half.append(_vector_corr(d1, d2, method))
+    r_half = np.array(r_half)
+    valid = np.isfinite(r_half)
+    reliability = float(np.mean(spearman_brown(r_half[valid]))) if valid.any() else np.nan
+    note = ""
+    if not valid.all():
+        note = f"{int((~valid).sum())} of {n_splits} splits undefined (a half without variance or stimuli)"
+    if not reliability > 0:
+        note = (note + "; " if note else "") + "reliability <= 0: noise ceiling undefined"
+    return {
+        "attribute": name,
+        "method": method,
+        "n": int(min(used)),
+        "excluded_stimuli": int(excluded),
+        "n_splits": int(valid.sum()),
+        "r_half": float(np.nanmean(r_half)) if valid.any() else np.nan,
+        "reliability": reliability,
+        "noise_ceiling": float(np.sqrt(reliability)) if reliability > 0 else np.nan,
+        "note": note,
+    }
+
+
+def _half_rdm(means: np.ndarray) -> np.ndarray | None:
+    """Rating RDM of one half's means: |difference| (one attribute) or Euclidean on z-scores."""
+    if means.shape[1] == 1:
+        return pdist(means, "cityblock")
+    sd = means.std(axis=0, ddof=1)
+    if (sd == 0).any():
+        return None
+    return pdist((means - means.mean(axis=0)) / sd, "euclidean")
+
+
+def _vector_corr(a, b, method) -> float:
+    if a is None or b is None or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return np.nan
+    if method == "tau-a":
+        return tau_a(a, b)
+    if method == "spearman":
+        a, b = rankdata(a), rankdata(b)
+    a = a - a.mean()
+    b = b - b.mean()
+    return float(np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b)))
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _check_options(n_permutations, n_bootstrap, ci_level, alternative, correction) -> None:
+    """Reject bad options before any expensive work."""
+    for label, value in (("n_permutations", n_permutations), ("n_bootstrap", n_bootstrap)):
+        if int(value) != value or value < 0:
+            raise PsychofaceError(f"{label} = {value!r}: use a whole number >= 0 (0 skips it)")
+    if not 0 < ci_level < 1:
+        raise PsychofaceError(f"confidence level {ci_level} must lie between 0 and 1, e.g. 0.95")
+    if alternative not in ("two-sided", "greater", "less"):
+        raise PsychofaceError(f"unknown alternative {alternative!r}: use two-sided, greater or less")
+    correction_label(correction)
+
+
+def _reference(layers: dict) -> tuple[list[str], str]:
+    """The first layer's stimulus ids and name: every other RDM is aligned to them (or an error)."""
+    name, rdm = next(iter(layers.items()))
+    return list(rdm.ids), name
+
+
+def _ceilings(noise_ceiling, attributes, method) -> np.ndarray:
+    if noise_ceiling is None:
+        return np.full(len(attributes), np.nan)
+    if isinstance(noise_ceiling, pd.DataFrame):
+        nc_method = noise_ceiling.attrs.get("psychoface", {}).get("method", method)
+        if nc_method != method:
+            raise PsychofaceError(
+                f"the noise ceiling was computed with {nc_method!r} RDM correlations, the RSA uses "
+                f"{method!r}: recompute it with method={method!r}"
+            )
+        noise_ceiling = noise_ceiling.set_index("attribute")["noise_ceiling"]
+    values = pd.Series(dict(noise_ceiling) if isinstance(noise_ceiling, Mapping) else noise_ceiling, dtype=float)
+    missing = [a for a in attributes if a not in values.index]
+    if missing:
+        raise PsychofaceError(
+            f"no noise ceiling for rating RDM {_few(missing)}; compute it with rating_rdm_noise_ceiling "
+            "for every attribute, or pass noise_ceiling=None"
+        )
+    return values.reindex(attributes).to_numpy(dtype=float)
