@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from psychoface.analyses.inference import percentile_ci
+from psychoface.analyses.inference import percentile_ci, resample_counts
 from psychoface.errors import PsychofaceError
 
 _BLOCK_ELEMENTS = 4_000_000  # bootstrap weights held at once
@@ -166,10 +166,7 @@ def _paired_bootstrap(y, a, b, n_bootstrap, rng):
     block = max(1, _BLOCK_ELEMENTS // n)
     for start in range(0, n_bootstrap, block):
         size = min(n_bootstrap, start + block) - start
-        idx = (rng.random((size, n)) * n).astype(np.intp)
-        weights = np.bincount(
-            (idx + n * np.arange(size)[:, None]).ravel(), minlength=size * n
-        ).reshape(size, n).astype(float)
+        weights = resample_counts(rng, size, n)
         my, ma, mb, myy, maa, mbb, mya, myb = ((weights @ terms) / n).T
         vy, va, vb = myy - my**2, maa - ma**2, mbb - mb**2
         ok = (vy > 1e-12) & (va > 1e-12) & (vb > 1e-12)

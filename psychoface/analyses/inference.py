@@ -88,6 +88,17 @@ def percentile_ci(boot, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
+def resample_counts(rng: np.random.Generator, size: int, n: int) -> np.ndarray:
+    """How often each of ``n`` stimuli is drawn in each of ``size`` bootstrap resamples.
+
+    Indices are drawn as ``floor(rng.random((size, n)) * n)``; returns a (size, n) float array of
+    counts, so that a resampled mean of per-stimulus terms ``T`` is ``counts @ T / n``.
+    """
+    idx = (rng.random((size, n)) * n).astype(np.intp)
+    flat = (idx + n * np.arange(size)[:, None]).ravel()
+    return np.bincount(flat, minlength=size * n).reshape(size, n).astype(float)
+
+
 def spearman_brown(r, factor: float = 2.0):
     """Spearman-Brown prophecy: reliability of a test ``factor`` times as long (Brown, 1910; Spearman, 1910)."""
     r = np.asarray(r, dtype=float)

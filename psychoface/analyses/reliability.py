@@ -37,7 +37,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from psychoface.analyses.inference import percentile_ci, spearman_brown
+from psychoface.analyses.inference import percentile_ci, resample_counts, spearman_brown
 from psychoface.errors import PsychofaceError
 
 MIN_STIMULI = 3  # a correlation across fewer stimuli is not defined (2 points always give r = +-1)
@@ -223,10 +223,7 @@ def _bootstrap_reliability(mean_a, mean_b, n_bootstrap, rng):
     block = max(1, _BLOCK_ELEMENTS // max(n, 5 * n_splits))
     for start in range(0, n_bootstrap, block):
         size = min(n_bootstrap, start + block) - start
-        idx = (rng.random((size, n)) * n).astype(np.intp)
-        weights = np.bincount(
-            (idx + n * np.arange(size)[:, None]).ravel(), minlength=size * n
-        ).reshape(size, n).astype(float)
+        weights = resample_counts(rng, size, n)
         m = (weights @ terms) / n
         ma, mb, maa, mbb, mab = np.split(m, 5, axis=1)
         var_a, var_b = maa - ma * ma, mbb - mb * mb
