@@ -56,6 +56,19 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "x"
 
 
+def best_rows(table: pd.DataFrame, estimate: str) -> pd.DataFrame:
+    """The layer with the highest estimate for each attribute (what a paper's text reports of a profile),
+    keeping the table's attrs and the size of its correction family."""
+    if "layer" not in table.columns or table["layer"].nunique() < 2:
+        return table
+    best = table.loc[table.groupby("attribute", sort=False)[estimate].idxmax()].reset_index(drop=True)
+    meta = dict(table.attrs.get("psychoface", {}))
+    if "p_corr" in table.columns:
+        meta.setdefault("family_size", int(table["p_corr"].notna().sum()))
+    best.attrs = {**table.attrs, "psychoface": meta}
+    return best
+
+
 def _figure(fig, folder: Path | None, stem: str, caption: str) -> list[Figure]:
     import matplotlib.pyplot as plt
 
@@ -114,8 +127,8 @@ def predict_section(config: StudyConfig, *, layers=("all",), attributes=None, fo
         )
     data = {"predict": table, "predictions": pd.concat(
         [p.assign(layer=name) for name, p in predictions.items()], ignore_index=True)}
-    return Section("predict", "Predicting ratings from layers", [apa_table_for(table)], sentences(table),
-                   figures, data)
+    return Section("predict", "Predicting ratings from layers", [apa_table_for(table)],
+                   sentences(best_rows(table, "r")), figures, data)
 
 
 def correlate_section(config: StudyConfig, *, layer: str, attributes=None, correction: str = "maxt",
@@ -131,7 +144,10 @@ def compare_section(config: StudyConfig, *, layer_a: str, layer_b: str, attribut
                     folds: int = 10, figures_dir=None) -> Section:
     """Dependent-correlation tests and paired bootstrap of two layers' (or models') predictions."""
     table = workflows.compare(config, layer_a, layer_b, attribute, store_b=store_b, folds=folds)
-    return Section("compare", f"{layer_a} versus {layer_b} for {attribute}", [apa_table_for(table)],
+    shown = table.drop(columns=[c for c in ("a", "b", "r_ab") if c in table.columns])
+    shown.attrs = table.attrs
+    title = f"Comparison of {table['a'].iloc[0]} (A) and {table['b'].iloc[0]} (B)"
+    return Section("compare", f"{layer_a} versus {layer_b} for {attribute}", [apa_table_for(shown, title=title)],
                    sentences(table), [], {"compare": table})
 
 
@@ -164,7 +180,7 @@ def rsa_section(config: StudyConfig, *, layers=("all",), attributes=None, metric
         )
     tables = [apa_table_for(table)]
     data = {"rsa": table}
-    out_sentences = sentences(table)
+    out_sentences = sentences(best_rows(table, estimate))
     if partial is not None:
         tables.append(apa_table_for(partial, title="Partial RSA controlling for " + ", ".join(rdms["covariates"])))
         data["rsa_partial"] = partial
