@@ -216,7 +216,8 @@ def compare(config: StudyConfig, layer_a: str, layer_b: str, attribute: str, *, 
 
 
 def rating_rdms_for(config: StudyConfig, ratings, ids, attributes, combined: bool):
-    """Per-attribute rating RDMs (and the combined one) over the stimuli rated on every attribute."""
+    """Per-attribute rating RDMs (and the combined one) over the stimuli rated on every attribute,
+    and those stimuli's mean ratings."""
     from psychoface.analyses.rdm import rating_rdm, rating_rdms
 
     means = aligned_means(ratings, ids, attributes)
@@ -225,7 +226,7 @@ def rating_rdms_for(config: StudyConfig, ratings, ids, attributes, combined: boo
     if combined and len(means.columns) > 1:
         joint = rating_rdm(means, list(means.columns))
         rdms[joint.name] = joint
-    return rdms, list(means.index)
+    return rdms, means
 
 
 def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = "correlation",
@@ -235,7 +236,8 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
 
     ``covariates`` (partial RSA): ``"pixels"`` (a grayscale pixel-space RDM), ``"layer:NAME"`` or
     ``"attribute:NAME"``. ``compare_layers``: ``(A, B)`` for the paired bootstrap of the difference.
-    Returns ``(table, partial or None, comparison or None, rdms)``; ``rdms`` maps names to the RDMs.
+    Returns ``(table, partial or None, comparison or None, rdms)``; ``rdms`` holds the layer, rating and
+    covariate RDMs and the mean ratings of the stimuli they cover (``"means"``).
     """
     import pandas as pd
 
@@ -249,7 +251,8 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
     names = store_layers(store, layers)
     ratings = load_ratings_from_config(config)
     ids = list(store.stimulus_ids)
-    rating_rdms_, rated = rating_rdms_for(config, ratings, ids, attributes, combined)
+    rating_rdms_, means = rating_rdms_for(config, ratings, ids, attributes, combined)
+    rated = list(means.index)
     needed = set(names) | set(compare_layers or ())
     needed |= {c.split(":", 1)[1] for c in covariates if c.startswith("layer:")}
     layer_rdms = {}
@@ -299,5 +302,5 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
         comparison["p_corr"] = correct_p(comparison["p"].to_numpy(), config.correction)
         comparison.attrs["psychoface"] = dict(comparison.attrs["psychoface"], correction=config.correction,
                                               family=f"{len(rows)} attributes")
-    rdms = {"layers": layer_rdms, "ratings": rating_rdms_, "covariates": covariate_rdms}
+    rdms = {"layers": layer_rdms, "ratings": rating_rdms_, "covariates": covariate_rdms, "means": means}
     return table, partial, comparison, rdms

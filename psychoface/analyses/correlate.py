@@ -24,7 +24,13 @@ import pandas as pd
 from scipy import stats
 
 from psychoface.analyses.inference import CORRECTIONS, correct_p, correction_label
-from psychoface.analyses.predict import check_features, check_ratings, is_constant, missingness_groups
+from psychoface.analyses.predict import (
+    check_features,
+    check_finite,
+    check_ratings,
+    is_constant,
+    missingness_groups,
+)
 from psychoface.errors import PsychofaceError
 
 _NULL_BATCH_BYTES = 64 * 2**20  # float32 permuted ratings (and r of a chunk of units) held at once
@@ -165,13 +171,7 @@ def _correlations(X, ids, rows, y, perms, chunk_size):
     full = n == X.shape[0]
     for c0 in range(0, X.shape[1], chunk_size):
         chunk = np.asarray(X[:, c0 : c0 + chunk_size], dtype=np.float64)
-        finite = np.isfinite(chunk)
-        if not finite.all():
-            row, col = np.argwhere(~finite)[0]
-            raise PsychofaceError(
-                f"features: stimulus {ids[row]!r} has value {chunk[row, col]} in unit {c0 + col}; "
-                "re-extract the features or drop the stimulus"
-            )
+        check_finite(chunk, ids, c0)
         xn, constant = _unit_norm(chunk if full else chunk[rows])
         r_chunk = xn.T @ yn
         r_chunk[constant] = np.nan

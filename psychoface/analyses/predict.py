@@ -339,7 +339,7 @@ def _training_kernels(X, ids, rows, jobs, standardize, chunk_size):
         for c0 in range(0, X.shape[1], chunk_size):
             chunk = np.asarray(X[:, c0 : c0 + chunk_size], dtype=np.float64)
             if start == 0:
-                _check_finite(chunk, ids, c0)
+                check_finite(chunk, ids, c0)
             if not full:
                 chunk = chunk[rows]
             for j in batch:
@@ -369,7 +369,7 @@ def _centred_kernels(X, ids, rows, jobs, full, chunk_size):
     G = np.zeros((n, n))
     for c0 in range(0, X.shape[1], chunk_size):
         chunk = np.asarray(X[:, c0 : c0 + chunk_size], dtype=np.float64)
-        _check_finite(chunk, ids, c0)
+        check_finite(chunk, ids, c0)
         if not full:
             chunk = chunk[rows]
         G += chunk @ chunk.T
@@ -379,7 +379,8 @@ def _centred_kernels(X, ids, rows, jobs, full, chunk_size):
         yield j, G - Gw[:, None] - Gw[None, :] + w @ Gw
 
 
-def _check_finite(chunk, ids, offset):
+def check_finite(chunk, ids, offset):
+    """Refuse NaN/infinite features, naming the stimulus and the feature."""
     finite = np.isfinite(chunk)
     if not finite.all():
         row, col = np.argwhere(~finite)[0]

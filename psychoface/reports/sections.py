@@ -170,7 +170,7 @@ def rsa_section(config: StudyConfig, *, layers=("all",), attributes=None, metric
             f"{round(100 * config.ci_level)}% bootstrap CIs; dashed lines: noise ceilings.",
         )
     first_attr = next(iter(rdms["ratings"]))
-    order = np.argsort(_means_for_order(config, rdms["ratings"][first_attr].ids, first_attr))
+    order = np.argsort(rdms["means"][first_attr].to_numpy())
     last_layer = list(rdms["layers"])[-1]
     for name, rdm, what in ((last_layer, rdms["layers"][last_layer], f"layer {last_layer} ({metric} distance)"),
                             (first_attr, rdms["ratings"][first_attr], f"{first_attr} ratings (absolute difference)")):
@@ -190,11 +190,6 @@ def rsa_section(config: StudyConfig, *, layers=("all",), attributes=None, metric
                                                       f"{compare_layers[1]}"))
         data["rsa_compare_layers"] = comparison
     return Section("rsa", "Representational similarity analysis", tables, out_sentences, figures, data)
-
-
-def _means_for_order(config, ids, attribute):
-    ratings = workflows.load_ratings_from_config(config)
-    return ratings.means[attribute].reindex(list(ids)).to_numpy()
 
 
 BUILDERS = {
