@@ -97,6 +97,33 @@ def run_psychoface(paths, batch_size, workers):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def run_thingsvision(paths, batch_size):
+    """thingsvision's documented torchvision path: get_extractor, ImageDataset, DataLoader, extract_features
+    with both module names in one pass, features kept in memory (its default)."""
+    import torch
+    from thingsvision import get_extractor
+    from thingsvision.utils.data import DataLoader, ImageDataset
+
+    folder = Path(tempfile.mkdtemp(prefix="thingsvision-bench-"))
+    try:
+        (folder / "images").mkdir()
+        for p in paths:  # the instance dataset reads a folder: link the first n images into one
+            (folder / "images" / p.name).symlink_to(p.resolve())
+        start = time.perf_counter()
+        torch.manual_seed(0)
+        extractor = get_extractor(model_name="vgg16", source="torchvision", device="cpu", pretrained=False)
+        dataset = ImageDataset(root=str(folder / "images"), out_path=str(folder / "out"),
+                               backend=extractor.get_backend(), transforms=extractor.get_transformations())
+        batches = DataLoader(dataset=dataset, batch_size=batch_size, backend=extractor.get_backend())
+        features = extractor.extract_features(batches=batches, module_names=["features.29", "classifier.4"],
+                                              flatten_acts=True)
+        seconds = time.perf_counter() - start
+        assert features["features.29"].shape == (len(paths), 100352), features["features.29"].shape
+        return seconds
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def child(args):
     import torch
 
@@ -106,6 +133,8 @@ def child(args):
     cpu = _cpu_seconds()
     if args.child == "bare":
         seconds = run_bare(paths, args.batch_size)
+    elif args.child == "thingsvision":
+        seconds = run_thingsvision(paths, args.batch_size)
     else:
         seconds = run_psychoface(paths, args.batch_size, args.workers[0])
     cpu = _cpu_seconds() - cpu
@@ -115,7 +144,8 @@ def child(args):
 
 
 def measure(contender, n, args, workers, threads):
-    cmd = [sys.executable, __file__, "--child", contender, "--n", str(n), "--images", str(args.images),
+    python = args.thingsvision_python if contender == "thingsvision" else sys.executable
+    cmd = [str(python), __file__, "--child", contender, "--n", str(n), "--images", str(args.images),
            "--batch-size", str(args.batch_size), "--workers", str(workers)]
     if threads:
         cmd += ["--child-threads", str(threads)]
@@ -139,7 +169,10 @@ def main():
                         help="torch intra-op threads to try (0: torch's default)")
     parser.add_argument("--repeat", type=int, default=1, help="alternating repetitions of every configuration")
     parser.add_argument("--skip-bare", action="store_true", help="measure psychoface only (memory runs)")
-    parser.add_argument("--child", choices=["bare", "psychoface"], help=argparse.SUPPRESS)
+    parser.add_argument("--thingsvision-python", type=Path,
+                        help="interpreter of a separate virtual environment with thingsvision installed: "
+                             "adds thingsvision as a third contender")
+    parser.add_argument("--child", choices=["bare", "psychoface", "thingsvision"], help=argparse.SUPPRESS)
     parser.add_argument("--child-threads", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -155,6 +188,8 @@ def main():
                     results.append(measure("bare", n, args, 0, threads))
                 for workers in args.workers:
                     results.append(measure("psychoface", n, args, workers, threads))
+                if args.thingsvision_python:
+                    results.append(measure("thingsvision", n, args, 0, threads))
 
     print("\nmedian images/s (ratio psychoface / bare) and peak RSS of the main process:")
     for n in args.n:
@@ -170,6 +205,12 @@ def main():
                 ratio = med(ours, "images_per_s") / med(bare, "images_per_s") if bare else float("nan")
                 line += f" | psychoface workers={workers} {med(ours, 'images_per_s'):.2f} img/s ({ratio:.2f}x), " \
                         f"{med(ours, 'peak_rss_mib'):.0f} MiB"
+            things = [r for r in sel if r["contender"] == "thingsvision"]
+            if things:
+                ours = [r for r in sel if r["contender"] == "psychoface"]
+                line += f" | thingsvision {med(things, 'images_per_s'):.2f} img/s " \
+                        f"(psychoface / thingsvision {med(ours, 'images_per_s') / med(things, 'images_per_s'):.2f}x), " \
+                        f"{med(things, 'peak_rss_mib'):.0f} MiB"
             print(line)
 
 

@@ -18,6 +18,23 @@ _LAZY = {
     "load_study": "psychoface.data.study",
     "check_study": "psychoface.data.study",
     "PsychofaceError": "psychoface.errors",
+    # analyses: arrays / DataFrames in, tidy DataFrames out (one row per test)
+    "split_half_reliability": "psychoface.analyses.reliability",
+    "icc": "psychoface.analyses.reliability",
+    "predict_ratings": "psychoface.analyses.predict",
+    "correlate_units": "psychoface.analyses.correlate",
+    "compare_correlations": "psychoface.analyses.compare",
+    "williams_test": "psychoface.analyses.compare",
+    "steiger_z": "psychoface.analyses.compare",
+    "layer_rdm": "psychoface.analyses.rdm",
+    "rating_rdm": "psychoface.analyses.rdm",
+    "pixel_rdm": "psychoface.analyses.rdm",
+    "rsa": "psychoface.analyses.rsa",
+    "partial_rsa": "psychoface.analyses.rsa",
+    "compare_layers": "psychoface.analyses.rsa",
+    "rating_rdm_noise_ceiling": "psychoface.analyses.rsa",
+    # reports
+    "apa_table_for": "psychoface.reports.tables",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

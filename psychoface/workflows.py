@@ -114,13 +114,20 @@ def reliability(config: StudyConfig, attributes=None, *, n_splits: int = 100):
     return table, iccs
 
 
-def noise_ceilings(config: StudyConfig, ratings, attributes=None):
-    """Noise ceiling of each attribute's mean ratings from split-half reliability, or None for means-only data."""
+def noise_ceilings(config: StudyConfig, ratings, attributes=None, ids=None):
+    """Noise ceiling of each attribute's mean ratings from split-half reliability, or None for means-only data.
+
+    ``ids`` restricts the reliability to the stimuli that are predicted (the store's), so that the ceiling
+    belongs to the same stimuli as the prediction it bounds.
+    """
     from psychoface.analyses.reliability import split_half_reliability
 
     if not ratings.has_trials:
         return None
-    rel = split_half_reliability(ratings, attributes=attributes, n_bootstrap=0, seed=config.seed)
+    trials = ratings.trials
+    if ids is not None:
+        trials = trials[trials["stimulus"].isin(set(map(str, ids)))]
+    rel = split_half_reliability(trials, attributes=attributes, n_bootstrap=0, seed=config.seed)
     return rel.set_index("attribute")["noise_ceiling"]
 
 
@@ -140,7 +147,7 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
     store = open_store(config)
     names = store_layers(store, layers)
     ratings = load_ratings_from_config(config)
-    ceilings = noise_ceilings(config, ratings, attributes)
+    ceilings = noise_ceilings(config, ratings, attributes, ids=store.stimulus_ids)
     tables, predictions = [], {}
     for i, layer in enumerate(names):
         X, ids = load_features(store, layer)
@@ -160,7 +167,9 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
     meta = dict(table.attrs.get("psychoface", {}))
     if len(names) > 1:  # Holm stays across the attributes of each layer; say so
         meta["family"] = f"{table['attribute'].nunique()} attributes, within each layer"
-    meta.update(layers=names, store=str(store.path), network=store.manifest.get("model"))
+    # stimuli without a rating on one attribute are left out of that attribute only (its n says so)
+    meta.update(layers=names, store=str(store.path), network=store.manifest.get("model"),
+                exclusions=_exclusions(ratings, store.stimulus_ids, used=store.stimulus_ids))
     table.attrs["psychoface"] = meta
     return table, predictions
 
@@ -200,9 +209,12 @@ def compare(config: StudyConfig, layer_a: str, layer_b: str, attribute: str, *, 
         preds.append(_mean_predictions(predictions[layer], attribute))
     a, b = preds
     common = a.index.intersection(b.index)
+    exclusions = []
     if len(common) < len(a.index) or len(common) < len(b.index):
         if store_b is None:
             raise PsychofaceError("layers of one store cover different stimuli; re-extract both layers")
+        exclusions.append(f"{len(a.index.union(b.index)) - len(common):,} stimuli predicted from only one of the "
+                          f"two stores were excluded; {len(common):,} stimuli are compared")
     label_a = layer_a if store_b is None else f"{layer_a} ({config.store})"
     label_b = layer_b if store_b is None else f"{layer_b} ({store_b})"
     df = compare_correlations(
@@ -211,8 +223,23 @@ def compare(config: StudyConfig, layer_a: str, layer_b: str, attribute: str, *, 
         seed=config.seed, labels=(label_a, label_b),
     )
     df.insert(0, "attribute", attribute)
-    df.attrs["psychoface"].update(folds=folds, repeats=repeats, prediction="cross-validated ridge (out-of-fold)")
+    df.attrs["psychoface"].update(folds=folds, repeats=repeats, prediction="cross-validated ridge (out-of-fold)",
+                                  exclusions=exclusions)
     return df
+
+
+def _exclusions(ratings, ids, used) -> list[str]:
+    """Plain statements of the stimuli an analysis left out, and why (never a silent drop)."""
+    ids, used = list(map(str, ids)), set(map(str, used))
+    out = []
+    unrated = [i for i in ids if i not in used]
+    if unrated:
+        out.append(f"{len(unrated):,} of {len(ids):,} stimuli in the feature store were excluded because they lack "
+                   f"a mean rating on at least one analysed attribute")
+    not_extracted = sorted(set(ratings.means.index.astype(str)) - set(ids))
+    if not_extracted:
+        out.append(f"{len(not_extracted):,} rated stimuli have no features in the store and were not analysed")
+    return out
 
 
 def rating_rdms_for(config: StudyConfig, ratings, ids, attributes, combined: bool):
@@ -222,6 +249,7 @@ def rating_rdms_for(config: StudyConfig, ratings, ids, attributes, combined: boo
 
     means = aligned_means(ratings, ids, attributes)
     means = means.dropna(how="any")
+    means.attrs["exclusions"] = _exclusions(ratings, ids, list(means.index))
     rdms = rating_rdms(means, list(means.columns))
     if combined and len(means.columns) > 1:
         joint = rating_rdm(means, list(means.columns))
@@ -270,8 +298,10 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
             ceilings = pd.concat([ceilings, joint], ignore_index=True)
     common = dict(method=method, n_permutations=config.n_permutations, n_bootstrap=config.n_bootstrap,
                   ci_level=config.ci_level, correction=config.correction, seed=config.seed)
+    context = dict(metric=metric, store=str(store.path), network=store.manifest.get("model"),
+                   exclusions=means.attrs["exclusions"])
     table = rsa_mod.rsa({n: layer_rdms[n] for n in names}, rating_rdms_, noise_ceiling=ceilings, **common)
-    table.attrs["psychoface"].update(metric=metric, store=str(store.path), network=store.manifest.get("model"))
+    table.attrs["psychoface"].update(context)
     covariate_rdms = {}
     for cov in covariates:
         kind, _, value = cov.partition(":")
@@ -287,8 +317,23 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
             raise PsychofaceError(f"unknown covariate {cov!r}: use pixels, layer:NAME or attribute:NAME")
     partial = None
     if covariate_rdms:
-        partial = rsa_mod.partial_rsa({n: layer_rdms[n] for n in names}, rating_rdms_, covariate_rdms, **common)
-        partial.attrs["psychoface"].update(metric=metric, store=str(store.path), network=store.manifest.get("model"))
+        # an RDM cannot be tested controlling for itself: a covariate layer or attribute leaves the partial family
+        tested_layers = [n for n in names if n not in covariate_rdms]
+        tested_ratings = {k: v for k, v in rating_rdms_.items() if k not in covariate_rdms}
+        if not tested_layers or not tested_ratings:
+            raise PsychofaceError(
+                "partial RSA: every analysed layer or attribute is itself a covariate; control for a different "
+                "layer or attribute"
+            )
+        partial = rsa_mod.partial_rsa({n: layer_rdms[n] for n in tested_layers}, tested_ratings, covariate_rdms,
+                                      **common)
+        left_out = [n for n in names if n not in tested_layers] + [k for k in rating_rdms_ if k not in tested_ratings]
+        partial_context = dict(context)
+        if left_out:
+            partial_context["exclusions"] = context["exclusions"] + [
+                f"{', '.join(left_out)} not tested in the partial RSA, being a covariate itself"
+            ]
+        partial.attrs["psychoface"].update(partial_context)
     comparison = None
     if compare_layers:
         a, b = compare_layers
