@@ -4,13 +4,19 @@ Workload (defaults): 500 stimuli x 100,352 features (the size of VGG16 conv5), s
 and read as a read-only memory map, 34 attributes, 10 outer folds, 1,000 permutations of the refitting
 permutation test, 5,000 bootstrap resamples.
 
-Baseline: what a user would write with scikit-learn: for each attribute and outer fold,
-``make_pipeline(StandardScaler(), RidgeCV(alphas))`` fitted on the training fold (RidgeCV's efficient
-leave-one-out picks alpha) and used to predict the test fold; the permutation test refits all of it for
-every permutation, i.e. (1 + N) x attributes x folds fits. That is far too slow to run in full, so
-``--baseline-fits`` of those fits are timed and the total is extrapolated linearly (stated in the output).
+Baseline: what a user would write with scikit-learn for the same pipeline: for each attribute and outer
+fold, ``make_pipeline(StandardScaler(with_std=False), RidgeCV(alphas))`` (centring only, psychoface's
+default; with ``--standardize`` both sides z-score instead and the baseline uses ``StandardScaler()``)
+fitted on the training fold (RidgeCV's efficient leave-one-out picks alpha) and used to predict the test
+fold; the permutation test refits all of it for every permutation, i.e. (1 + N) x attributes x folds
+fits. That is far too slow to run in full, so ``--baseline-fits`` of those fits are timed and the total
+is extrapolated linearly (stated in the output).
 
-Equality: on the unpermuted ratings, r per attribute from scikit-learn (StandardScaler + RidgeCV with
+Penalties: psychoface's grid is relative to ``trace(K_train) / n_train``, the mean squared norm of a
+centred (or z-scored) training row; the baseline gets the same grid times that scale, computed outside
+the timed part, so both choose from the same absolute penalties.
+
+Equality: on the unpermuted ratings, r per attribute from scikit-learn (the same pipeline with
 ``alpha_per_target=True`` per fold, the same folds and the same absolute alphas, identical to the
 per-attribute loop) against psychoface's r; the maximum absolute difference is reported.
 
@@ -57,12 +63,15 @@ def make_data(path: Path, n: int, p: int, n_attributes: int, seed: int):
     return X, pd.DataFrame(Y, index=[str(i) for i in range(n)])
 
 
-def sklearn_fold(X, Y, train, test, per_target: bool):
-    Xs = StandardScaler().fit(X[train]).transform(X[train])
-    scale = np.einsum("ij,ij->", Xs, Xs) / len(train)
-    del Xs
+def penalty_scale(X, train, standardize: bool) -> float:
+    """trace(K_train) / n_train of the centred (or z-scored) training rows: psychoface's alpha unit."""
+    Xs = StandardScaler(with_std=standardize).fit_transform(X[train])
+    return float(np.einsum("ij,ij->", Xs, Xs) / len(train))
+
+
+def sklearn_fold(X, Y, train, test, alphas, standardize: bool, per_target: bool):
     model = make_pipeline(
-        StandardScaler(), RidgeCV(alphas=DEFAULT_ALPHAS * scale, alpha_per_target=per_target)
+        StandardScaler(with_std=standardize), RidgeCV(alphas=alphas, alpha_per_target=per_target)
     )
     return model.fit(X[train], Y[train]).predict(X[test])
 
@@ -77,6 +86,7 @@ def main():
     ap.add_argument("--bootstrap", type=int, default=5000)
     ap.add_argument("--baseline-fits", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--standardize", action="store_true", help="z-score features (default: centre only)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -84,12 +94,14 @@ def main():
         X, Y = make_data(Path(tmp) / "features.npy", args.stimuli, args.features, args.attributes, args.seed)
         out = {"stimuli": args.stimuli, "features": args.features, "attributes": args.attributes,
                "folds": args.folds, "permutations": args.permutations, "bootstrap": args.bootstrap,
-               "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()}
+               "standardize": args.standardize, "cpu_count": os.cpu_count(),
+               "load_average_before": os.getloadavg()}
 
         tracemalloc.start()
         t0 = time.perf_counter()
         res, pred = predict_ratings(X, Y, folds=args.folds, n_permutations=args.permutations,
-                                    n_bootstrap=args.bootstrap, seed=args.seed, return_predictions=True)
+                                    n_bootstrap=args.bootstrap, standardize=args.standardize, seed=args.seed,
+                                    return_predictions=True)
         out["psychoface_s"] = time.perf_counter() - t0
         out["psychoface_peak_traced_MiB"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
@@ -98,12 +110,12 @@ def main():
         # equality of r on the unpermuted ratings (all attributes, every fold), in float64
         Xd = np.asarray(X, dtype=np.float64)
         fold = pred[pred.attribute == Y.columns[0]].set_index("stimulus").loc[Y.index, "fold"].to_numpy()
+        splits = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(args.folds)]
+        grids = [DEFAULT_ALPHAS * penalty_scale(Xd, train, args.standardize) for train, _ in splits]
         ref = np.empty(Y.shape)
         t0 = time.perf_counter()
-        for k in range(args.folds):
-            test = np.flatnonzero(fold == k)
-            train = np.flatnonzero(fold != k)
-            ref[test] = sklearn_fold(Xd, Y.to_numpy(), train, test, per_target=True)
+        for (train, test), grid in zip(splits, grids):
+            ref[test] = sklearn_fold(Xd, Y.to_numpy(), train, test, grid, args.standardize, True)
         out["sklearn_multitarget_unpermuted_s"] = time.perf_counter() - t0
         r_ref = [np.corrcoef(ref[:, j], Y.iloc[:, j])[0, 1] for j in range(Y.shape[1])]
         out["max_abs_r_difference"] = float(np.max(np.abs(np.array(r_ref) - res.r.to_numpy())))
@@ -112,9 +124,9 @@ def main():
         times = []
         for i in range(args.baseline_fits):
             k, j = i % args.folds, i % Y.shape[1]
-            test, train = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
+            train, test = splits[k]
             t0 = time.perf_counter()
-            sklearn_fold(Xd, Y.iloc[:, j].to_numpy(), train, test, per_target=False)
+            sklearn_fold(Xd, Y.iloc[:, j].to_numpy(), train, test, grids[k], args.standardize, False)
             times.append(time.perf_counter() - t0)
         fits = (1 + args.permutations) * args.attributes * args.folds
         out["baseline_fit_s_mean"] = float(np.mean(times))

@@ -130,6 +130,12 @@ def test_compare_correlations_against_scipy_and_loop_reference():
     assert meta["seed"] == 3 and meta["n_bootstrap"] == 400 and meta["ci_level"] == 0.95
     assert meta["ci_method"] == "paired percentile bootstrap over stimuli"
     assert meta["p_method"].startswith("Williams") and meta["n_excluded"] == 0
+    # the report must say that the closed-form tests are approximate here and the bootstrap is primary
+    for key in ("p_method", "p_steiger_method"):
+        assert "approximate for out-of-fold predictions" in meta[key]
+    assert meta["primary_test"].startswith("paired bootstrap")
+    assert "not strictly independent" in meta["assumptions"]
+    assert "primary test" in meta["assumptions"]
 
 
 def test_bootstrap_blocks_do_not_change_results(monkeypatch):

@@ -135,6 +135,10 @@ def test_default_permutations_and_attrs():
         ({"correction": "sidak"}, lambda X, Y: (X, Y), "unknown correction 'sidak'"),
         ({"attributes": ["c"]}, lambda X, Y: (X, Y), "unknown attribute 'c'"),
         ({"alpha": 5}, lambda X, Y: (X, Y), "alpha = 5"),
+        ({"seed": -1}, lambda X, Y: (X, Y), r"^seed = -1: must be an integer >= 0$"),
+        ({"seed": 2.5}, lambda X, Y: (X, Y), r"^seed = 2.5: must be an integer >= 0$"),
+        ({"seed": True}, lambda X, Y: (X, Y), r"^seed = True: must be an integer >= 0$"),
+        ({"seed": -3, "correction": "holm"}, lambda X, Y: (X, Y), r"^seed = -3: must be an integer"),
     ],
 )
 def test_bad_input_is_one_line_error(kwargs, change, message):

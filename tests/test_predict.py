@@ -1,5 +1,6 @@
 """Cross-validated ridge prediction against scikit-learn, scipy and plain loops; null simulation."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,10 @@ def _data(n=48, p=150, seed=0, missing=False):
 
 
 def _sklearn_fold(X, y, train, test, alpha_grid, standardize=False):
-    """Reference: StandardScaler + RidgeCV (leave-one-out) on the training fold, Ridge(alpha) predicts."""
+    """Reference: StandardScaler + RidgeCV (leave-one-out) on the training fold, Ridge(alpha) predicts.
+
+    Returns the chosen penalty relative to trace(K_train) / n_train (psychoface's scale) and the
+    test-fold predictions."""
     train, test = np.flatnonzero(train), np.flatnonzero(test)
     Xd = X.astype(np.float64)
     scaler = StandardScaler(with_std=standardize).fit(Xd[train])
@@ -46,7 +50,7 @@ def _sklearn_fold(X, y, train, test, alpha_grid, standardize=False):
     scale = np.einsum("ij,ij->", Xs, Xs) / len(train)
     alpha = RidgeCV(alphas=alpha_grid * scale).fit(Xs, y[train]).alpha_
     pred = Ridge(alpha=alpha).fit(Xs, y[train]).predict(scaler.transform(Xd[test]))
-    return alpha, pred
+    return alpha / scale, pred
 
 
 @pytest.mark.parametrize("n,p,standardize", [(48, 150, True), (60, 12, True), (48, 150, False)])
@@ -56,7 +60,8 @@ def test_out_of_fold_predictions_and_alphas_match_sklearn(n, p, standardize):
         X, Y, folds=5, n_permutations=0, n_bootstrap=0, standardize=standardize,
         return_predictions=True, chunk_size=37,
     )
-    assert list(pred.columns) == ["stimulus", "attribute", "repeat", "fold", "alpha", "observed", "predicted"]
+    assert list(pred.columns) == ["stimulus", "attribute", "repeat", "fold", "alpha_relative", "observed",
+                                  "predicted"]
     for name in Y.columns:
         d = pred[pred.attribute == name].set_index("stimulus").loc[Y.index]
         y = Y[name].to_numpy()
@@ -64,13 +69,14 @@ def test_out_of_fold_predictions_and_alphas_match_sklearn(n, p, standardize):
         for k in range(5):
             test = d.fold.to_numpy() == k
             alpha, ref = _sklearn_fold(X, y, ~test, test, DEFAULT_ALPHAS, standardize)
-            assert d.alpha.to_numpy()[test] == pytest.approx(alpha, rel=1e-9)
+            assert d.alpha_relative.to_numpy()[test] == pytest.approx(alpha, rel=1e-9)
             np.testing.assert_allclose(d.predicted.to_numpy()[test], ref, atol=1e-6, rtol=0)
         row = res.set_index("attribute").loc[name]
         assert row.r == pytest.approx(stats.pearsonr(y, d.predicted).statistic, abs=1e-12)
         assert row.r2 == pytest.approx(r2_score(y, d.predicted), abs=1e-12)
         assert row.rmse == pytest.approx(np.sqrt(mean_squared_error(y, d.predicted)), abs=1e-10)
-        assert row.alpha_median == pytest.approx(np.median(d.groupby("fold").alpha.first()))
+        assert row.alpha_relative_median == pytest.approx(np.median(d.groupby("fold").alpha_relative.first()))
+        assert row.alpha_relative_median in DEFAULT_ALPHAS  # a grid value (odd number of folds)
     # folds: 5 near-equal parts
     assert sorted(pred[pred.attribute == "signal"].fold.value_counts()) == [n // 5] * (5 - n % 5) + [
         n // 5 + 1
@@ -177,6 +183,8 @@ def test_noise_ceiling_and_attrs():
     assert row.loc["signal", "noise_ceiling"] == 0.8
     assert row.loc["signal", "r_normalized"] == pytest.approx(row.loc["signal", "r"] / 0.8)
     assert np.isnan(row.loc["noise", "r_normalized"])
+    assert row.loc["signal", "note"] == "" and row.loc["noise", "note"].startswith("noise ceiling -0.1 <= 0")
+    assert res.attrs["psychoface"]["noise_ceiling_method"] == "supplied by the caller (method not stated)"
     info = res.attrs["psychoface"]
     for key in ("analysis", "seed", "folds", "repeats", "inner_folds", "alphas", "standardisation",
                 "n_permutations", "n_bootstrap", "ci_level", "ci_method", "p_method", "correction", "family"):
@@ -185,6 +193,55 @@ def test_noise_ceiling_and_attrs():
     assert info["alphas"] == pytest.approx(DEFAULT_ALPHAS.tolist())
     none = predict_ratings(X, Y, folds=3, n_permutations=0, n_bootstrap=0)
     assert none.noise_ceiling.isna().all() and none.r_normalized.isna().all()
+    assert none.note.str.startswith("no noise ceiling given (it needs trial-level ratings").all()
+    assert none.attrs["psychoface"]["noise_ceiling_method"].startswith("none")
+
+
+def test_noise_ceiling_from_split_half_states_its_method_and_missing_reasons():
+    from psychoface.analyses.reliability import NOISE_CEILING_METHOD, split_half_reliability
+
+    X, Y = _data(30, 40)
+    Y["third"] = Y["noise"] * 2
+    rng = np.random.default_rng(4)
+    trials = pd.DataFrame({
+        "stimulus": np.tile(np.repeat(Y.index, 6), 2),
+        "attribute": np.repeat(["signal", "noise"], 180),
+        # signal: ratings around the mean rating (reliable); noise: pure rating noise (mean r <= 0 here)
+        "rating": np.concatenate([np.repeat(Y["signal"].to_numpy(), 6) + rng.normal(0, 1, 180),
+                                  rng.normal(0, 1, 180)]),
+    })
+    rel = split_half_reliability(trials, n_splits=20, n_bootstrap=0, seed=2)
+    rel.loc[rel.attribute == "noise", "noise_ceiling"] = np.nan  # as for a reliability <= 0
+    ceilings = rel.set_index("attribute")["noise_ceiling"]
+    res = predict_ratings(X, Y, folds=3, n_permutations=0, n_bootstrap=0, noise_ceiling=ceilings)
+    info = res.attrs["psychoface"]
+    assert info["noise_ceiling_method"] == NOISE_CEILING_METHOD
+    assert "Spearman, 1904" in NOISE_CEILING_METHOD and "split-half" in NOISE_CEILING_METHOD
+    note = res.set_index("attribute")["note"]
+    assert note["signal"] == ""
+    assert note["noise"].startswith("noise ceiling given as NaN")
+    assert note["third"].startswith("no noise ceiling given for this attribute")
+    assert res.set_index("attribute").loc[["noise", "third"], "r_normalized"].isna().all()
+    explicit = predict_ratings(X, Y, folds=3, n_permutations=0, n_bootstrap=0, noise_ceiling=ceilings,
+                               noise_ceiling_method="ICC(1,k) square root")
+    assert explicit.attrs["psychoface"]["noise_ceiling_method"] == "ICC(1,k) square root"
+
+
+def test_alpha_grid_edge_choices_are_counted():
+    X, Y = _data(40, 60, seed=2)
+    grid = [0.3, 1.0, 3.0]  # narrow: some choices fall on its edges
+    res, pred = predict_ratings(X, Y, folds=4, repeats=2, alphas=grid, n_permutations=0, n_bootstrap=0,
+                                return_predictions=True)
+    chosen = pred.groupby(["attribute", "repeat", "fold"]).alpha_relative.first()
+    assert len(chosen) == 2 * 2 * 4 and set(chosen) <= set(grid)
+    edge = res.attrs["psychoface"]["alpha_grid_edge"]
+    assert edge["choices"] == 16
+    assert edge["smallest"] == (chosen == 0.3).sum() and edge["largest"] == (chosen == 3.0).sum()
+    assert edge["smallest"] + edge["largest"] > 0
+    assert f"{edge['smallest']} of 16 attribute x fold choices at the smallest alpha (0.3)" in edge["summary"]
+    medians = chosen.groupby("attribute").median()
+    pd.testing.assert_series_equal(res.set_index("attribute").alpha_relative_median, medians.loc[Y.columns],
+                                   check_names=False)
 
 
 @pytest.mark.parametrize(
@@ -221,6 +278,13 @@ def test_bad_settings_are_errors():
         predict_ratings(X, Y.iloc[:, :1], noise_ceiling={"x": 0.5})
     with pytest.raises(PsychofaceError, match="every feature is constant"):
         predict_ratings(np.ones((30, 5)), Y.iloc[:, :1], folds=3, n_permutations=0)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True, None])
+def test_bad_seed_is_a_one_line_error(seed):
+    X, Y = _data(30, 40)
+    with pytest.raises(PsychofaceError, match=rf"^seed = {re.escape(repr(seed))}: must be an integer >= 0$"):
+        predict_ratings(X, Y, folds=3, n_permutations=0, n_bootstrap=0, seed=seed)
 
 
 @pytest.mark.omi

@@ -66,14 +66,16 @@ def loop_split_half(trials, attribute, n_splits, n_bootstrap, bootstrap_splits, 
             half_a[s, i] = ratings[ordered[:h]].mean()
             half_b[s, i] = ratings[ordered[h:]].mean()
     r = np.array([np.corrcoef(half_a[s], half_b[s])[0, 1] for s in range(n_splits)])
+    r_half = r.mean()
     boot = []
     for _ in range(n_bootstrap):
         idx = np.floor(rng.random(n) * n).astype(int)
         rb = np.array([np.corrcoef(half_a[s, idx], half_b[s, idx])[0, 1] for s in range(bootstrap_splits)])
-        boot.append(np.mean(2 * rb / (1 + rb)))
+        boot.append(rb.mean())
     low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    return {"n": n, "r_half": r.mean(), "reliability": np.mean(2 * r / (1 + r)), "ci_low": low,
-            "ci_high": high}
+    # documented estimator: Spearman-Brown of the mean r; CI = stepped-up percentile limits, floor 0
+    return {"n": n, "r_half": r_half, "reliability": 2 * r_half / (1 + r_half),
+            "ci_low": max(0.0, 2 * low / (1 + low)), "ci_high": max(0.0, 2 * high / (1 + high))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,7 +83,7 @@ def loop_split_half(trials, attribute, n_splits, n_bootstrap, bootstrap_splits, 
 
 
 def test_split_half_equals_loop_reference():
-    trials = simulated_trials()
+    trials = simulated_trials(k_range=(5, 9))
     # one stimulus with a single rating of "trust": excluded and counted
     trials = pd.concat(
         [trials, pd.DataFrame({"stimulus": ["lonely"], "attribute": ["trust"], "rating": [40.0]})],
@@ -203,15 +205,49 @@ def test_constant_attribute_gives_an_explained_nan_row():
     assert res.set_index("attribute").loc["trust", "note"] == ""
 
 
-def test_negative_reliability_notes_undefined_ceiling():
-    # each stimulus's two ratings are x and -x: half means are perfectly negatively correlated
+def test_split_half_r_of_minus_one_gives_an_explained_undefined_reliability():
+    # each stimulus's two ratings are x and -x: every split has r = -1 (Spearman-Brown: -inf)
     x = np.arange(1.0, 11.0)
     trials = pd.DataFrame({"stimulus": np.repeat(np.arange(10), 2).astype(str), "attribute": "x",
                            "rating": np.column_stack([x, -x]).ravel() + np.tile([0.0, 0.1], 10)})
     res = split_half_reliability(trials, n_splits=10, n_bootstrap=20)
-    assert res.loc[0, "reliability"] < 0
-    assert np.isnan(res.loc[0, "noise_ceiling"])
-    assert "noise ceiling undefined" in res.loc[0, "note"]
+    assert res.loc[0, "r_half"] == pytest.approx(-1.0, abs=1e-3)
+    for key in ("reliability", "ci_low", "ci_high", "noise_ceiling"):
+        assert np.isnan(res.loc[0, key]), key
+    assert "mean split-half r = -1.000 <= 0" in res.loc[0, "note"]
+    assert "reliability, its CI and the noise ceiling undefined" in res.loc[0, "note"]
+
+
+def test_pure_noise_never_gives_an_impossible_reliability():
+    # no true-score variance: mean split-half r scatters around 0; the reliability is either undefined
+    # (with its reason) or a number in [0, 1] with a CI in [0, 1]
+    rng = np.random.default_rng(3)
+    seen_undefined = seen_defined = False
+    for seed in range(12):
+        trials = pd.DataFrame({"stimulus": np.repeat(np.arange(40), 4).astype(str), "attribute": "x",
+                               "rating": rng.normal(size=160)})
+        row = split_half_reliability(trials, n_splits=30, n_bootstrap=300, seed=seed).loc[0]
+        if row["r_half"] <= 0:
+            seen_undefined = True
+            assert np.isnan(row["reliability"]) and np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+            assert "<= 0" in row["note"]
+        else:
+            seen_defined = True
+            assert 0 <= row["ci_low"] <= row["reliability"] <= row["ci_high"] <= 1
+            assert row["reliability"] == pytest.approx(2 * row["r_half"] / (1 + row["r_half"]))
+        assert "median 4 ratings per stimulus (< 5)" in row["note"]
+    assert seen_undefined and seen_defined
+
+
+def test_lower_limit_is_truncated_at_zero():
+    # a weak signal: mean split-half r > 0 but many bootstrap means are negative
+    rng = np.random.default_rng(8)
+    true = rng.normal(0, 0.25, 30)
+    trials = pd.DataFrame({"stimulus": np.repeat(np.arange(30), 6).astype(str), "attribute": "x",
+                           "rating": np.repeat(true, 6) + rng.normal(size=180)})
+    row = split_half_reliability(trials, n_splits=20, n_bootstrap=500, seed=1).loc[0]
+    assert row["reliability"] > 0 and row["ci_low"] == 0.0 and row["ci_high"] <= 1
+    assert row["note"] == ""
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -270,10 +306,15 @@ def test_icc_equals_pingouin_on_a_complete_design():
     data = complete_design(attributes=("trust", "age"))
     res = icc(data)
     assert list(res["type"]) == ["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"] * 2
+    assert list(res["type_mw"][:6]) == ["ICC(1,1)", "ICC(A,1)", "ICC(C,1)", "ICC(1,k)", "ICC(A,k)",
+                                        "ICC(C,k)"]
     for att in ("trust", "age"):
         ref = pingouin.intraclass_corr(data=data[data.attribute == att], targets="stimulus",
                                        raters="rater", ratings="rating")
         got = res[res.attribute == att].reset_index(drop=True)
+        # pingouin's rows matched by name: McGraw & Wong (pingouin >= 0.7) or Shrout & Fleiss names
+        names = got["type_mw"] if got["type_mw"].isin(ref["Type"]).all() else got["type"]
+        ref = ref.set_index("Type").loc[names].reset_index()
         np.testing.assert_allclose(got["icc"], ref["ICC"], rtol=1e-12)
         np.testing.assert_allclose(got["F"], ref["F"], rtol=1e-12)
         p_col = "pval" if "pval" in ref else "p_val"
@@ -304,7 +345,27 @@ def test_icc_incomplete_design_keeps_a_complete_block():
     assert (res["n"] == 11).all() and (res["k"] == 4).all()
     subset = data[(data.rater != "r4") & (data.stimulus != "s0")]
     ref = pingouin.intraclass_corr(data=subset, targets="stimulus", raters="rater", ratings="rating")
-    np.testing.assert_allclose(res["icc"], ref["ICC"].to_numpy()[[1, 5]], rtol=1e-12)
+    np.testing.assert_allclose(res["icc"], ref.set_index("Type").loc[list(res["type_mw"]), "ICC"],
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("old_names", [False, True])
+def test_icc_forms_are_matched_by_pingouin_type_not_by_position(monkeypatch, old_names):
+    data = complete_design(n_stimuli=15, n_raters=4, seed=6)
+    expected = icc(data).set_index("type")["icc"]
+    real = pingouin.intraclass_corr
+    sf_names = dict(zip([v[0] for v in rel.ICC_FORMS.values()], rel.ICC_FORMS))
+
+    def shuffled(**kwargs):
+        out = real(**kwargs).iloc[[4, 0, 5, 2, 1, 3]].reset_index(drop=True)
+        if old_names:  # pingouin < 0.7 named the forms after Shrout & Fleiss
+            out["Type"] = out["Type"].map(sf_names)
+        return out
+
+    monkeypatch.setattr(pingouin, "intraclass_corr", shuffled)
+    got = icc(data).set_index("type")["icc"]
+    pd.testing.assert_series_equal(got, expected)
+    assert len(set(got.round(12))) == 6  # six different values: a positional mix-up would show
 
 
 def test_icc_averages_repeated_ratings():
@@ -314,7 +375,7 @@ def test_icc_averages_repeated_ratings():
     averaged = pd.concat([data, extra]).groupby(["stimulus", "rater"], as_index=False)["rating"].mean()
     ref = pingouin.intraclass_corr(data=averaged, targets="stimulus", raters="rater", ratings="rating")
     assert res.loc[0, "repeats_averaged"] == 2
-    assert res.loc[0, "icc"] == pytest.approx(ref["ICC"].iloc[1], rel=1e-12)
+    assert res.loc[0, "icc"] == pytest.approx(ref.set_index("Type").loc["ICC(A,1)", "ICC"], rel=1e-12)
 
 
 def test_icc_bad_input():
@@ -384,3 +445,27 @@ def test_bootstrap_ci_covers_true_reliability():
     coverage = np.mean(covered)
     # nominal .95; Monte-Carlo SE with 200 replications is about .015
     assert 0.90 <= coverage <= 0.99, coverage
+
+
+@pytest.mark.slow
+def test_few_ratings_bias_and_coverage_are_as_documented():
+    """200 simulated studies, 80 stimuli x 3 ratings (halves of 1 and 2 ratings), true reliability of
+    the 3-rating mean .5625: the estimate is biased low and the CI undercovers, as the few-ratings note
+    states (mean .536, coverage .90)."""
+    rng = np.random.default_rng(2024)
+    n_stim, k, reps, true_rel = 80, 3, 200, 0.5625
+    var_e = k * (1 / true_rel - 1)
+    estimates, covered = [], []
+    for rep in range(reps):
+        true = rng.normal(0, 1, n_stim)
+        ratings = true[:, None] + rng.normal(0, np.sqrt(var_e), (n_stim, k))
+        trials = pd.DataFrame({"stimulus": np.repeat(np.arange(n_stim), k), "attribute": "x",
+                               "rating": ratings.ravel()})
+        row = split_half_reliability(trials, n_splits=20, n_bootstrap=1000, seed=rep).loc[0]
+        assert "median 3 ratings per stimulus (< 5)" in row["note"]
+        estimates.append(row["reliability"])
+        covered.append(row["ci_low"] <= true_rel <= row["ci_high"])
+    mean, se = np.mean(estimates), np.std(estimates) / np.sqrt(reps)
+    assert mean < true_rel - 2 * se  # biased low
+    assert abs(mean - 0.536) < 0.005 and abs(np.mean(covered) - 0.90) < 0.01  # the documented figures
+    assert "mean estimate .536, 95% CI coverage .90" in rel.FEW_RATINGS_NOTE

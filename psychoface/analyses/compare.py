@@ -8,7 +8,14 @@ overlapping correlations r(y, a) and r(y, b) that share the ratings y (two layer
   ``steiger1980``).
 - A paired percentile bootstrap over stimuli (the same resample for both correlations).
 
-The closed-form tests assume (multivariate) normal data; the bootstrap does not.
+The closed-form tests assume independent stimuli with (multivariate) normal values; the bootstrap does
+not assume normality. Out-of-fold predictions (``predict_ratings``) are not strictly independent across
+stimuli: each comes from a model trained on the other stimuli, so the errors of stimuli in different folds
+share training data. With such predictions Williams' and Steiger's tests are approximate, and
+``compare_correlations`` reports the paired bootstrap (CI of the difference and ``p_bootstrap``) as the
+primary test; ``attrs["psychoface"]["assumptions"]`` says so for the report. (The bootstrap also resamples
+stimuli as exchangeable units and holds the predictions fixed, without refitting: it too is approximate
+for cross-validated predictions, but needs no normality.)
 
 Random numbers (``compare_correlations``): ``numpy.random.default_rng(seed)``; per bootstrap resample
 ``u = rng.random(n)`` is drawn and stimuli ``floor(u * n)`` are taken, so a plain loop making the same
@@ -28,6 +35,15 @@ _BLOCK_ELEMENTS = 4_000_000  # bootstrap weights held at once
 
 WILLIAMS_METHOD = "Williams' (1959) t for two dependent overlapping correlations, df = n - 3, two-sided"
 STEIGER_METHOD = "Steiger's (1980) Z for two dependent overlapping correlations (pooled r), two-sided"
+ASSUMPTIONS = (
+    "Williams' t and Steiger's Z assume independent stimuli with normally distributed values; out-of-fold "
+    "predictions are not strictly independent (each comes from a model trained on the other stimuli), so "
+    "with cross-validated predictions both tests are approximate; the paired bootstrap over stimuli (CI "
+    "and p_bootstrap), which needs no normality, is the primary test (it holds the predictions fixed)"
+)
+APPROXIMATE = (
+    " (approximate for out-of-fold predictions, which are not independent; the paired bootstrap is primary)"
+)
 BOOTSTRAP_P_METHOD = (
     "two-sided paired bootstrap p: twice the smaller share of resampled differences <= 0 or >= 0, "
     "counted as (b + 1)/(B + 1) and capped at 1 (the smallest alpha at which the percentile "
@@ -191,7 +207,9 @@ def compare_correlations(
     Stimuli where any of the three values is NaN (not rated, not predicted) are left out (counted in
     ``attrs["psychoface"]["n_excluded"]``). Pearson correlations; Williams' t (the ``p`` column), Steiger's
     Z (``p_steiger``) and a paired percentile bootstrap over stimuli for the CI of the difference
-    r_a - r_b and ``p_bootstrap`` (method in ``BOOTSTRAP_P_METHOD``).
+    r_a - r_b and ``p_bootstrap`` (method in ``BOOTSTRAP_P_METHOD``). The bootstrap is the primary test:
+    Williams' and Steiger's tests assume independent stimuli, which out-of-fold predictions are not
+    (module docstring; ``attrs["psychoface"]["assumptions"]``).
 
     Returns a one-row DataFrame: ``a``, ``b`` (labels), ``n``, ``r_a``, ``r_b``, ``r_ab`` (between the
     predictions), ``difference``, ``ci_low``, ``ci_high``, ``t``, ``df``, ``p``, ``z``, ``p_steiger``,
@@ -239,8 +257,10 @@ def compare_correlations(
          "z": z, "p_steiger": p_steiger, "p_bootstrap": p_boot},
         {"analysis": "compare_correlations", "seed": int(seed), "n_bootstrap": int(n_bootstrap),
          "n_bootstrap_valid": int(valid.size), "ci_level": ci_level,
-         "ci_method": "paired percentile bootstrap over stimuli", "p_method": WILLIAMS_METHOD,
-         "p_steiger_method": STEIGER_METHOD, "p_bootstrap_method": BOOTSTRAP_P_METHOD,
+         "ci_method": "paired percentile bootstrap over stimuli",
+         "p_method": WILLIAMS_METHOD + APPROXIMATE,
+         "p_steiger_method": STEIGER_METHOD + APPROXIMATE, "p_bootstrap_method": BOOTSTRAP_P_METHOD,
+         "primary_test": "paired bootstrap (ci_low, ci_high, p_bootstrap)", "assumptions": ASSUMPTIONS,
          "alternative": "two-sided", "correction": "none", "family": None,
          "labels": [label_a, label_b], "n_excluded": int((~keep).sum())},
     )

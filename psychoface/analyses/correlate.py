@@ -69,7 +69,7 @@ def correlate_units(
     top : int
         Number of units with the largest |r| listed per attribute in the summary.
     seed : int
-        Seed of the permutations.
+        Seed (a whole number >= 0) of the permutations.
     chunk_size : int
         Units processed at once.
 
@@ -91,9 +91,10 @@ def correlate_units(
         n_permutations = 10_000 if X.shape[1] <= 10_000 else 1_000
     if correction != "maxt":
         n_permutations = 0
-    checks = (("n_permutations", n_permutations, 0), ("top", top, 0), ("chunk_size", chunk_size, 1))
+    checks = (("n_permutations", n_permutations, 0), ("top", top, 0), ("chunk_size", chunk_size, 1),
+              ("seed", seed, 0))
     for name, value, low in checks:
-        if not isinstance(value, (int, np.integer)) or value < low:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise PsychofaceError(f"{name} = {value!r}: must be an integer >= {low}")
     if correction == "maxt" and n_permutations < 1:
         raise PsychofaceError("max-T needs permutations: set n_permutations >= 1 (e.g. 1000)")

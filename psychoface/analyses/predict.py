@@ -5,9 +5,9 @@ k-fold cross-validation (``folds`` outer folds, optionally ``repeats`` times wit
 each outer training fold:
 
 1. every feature is centred with the training fold's mean (the default), or z-scored with the
-   training fold's mean and SD (ddof = 0) with ``standardize=True``; a feature that is constant in the training fold (the variance test of
-   scikit-learn's ``StandardScaler``, after Chan, Golub & LeVeque, 1983) is set to 0, so it carries no
-   weight;
+   training fold's mean and SD (ddof = 0) with ``standardize=True``; a feature that is constant in the
+   training fold (the variance test of scikit-learn's ``StandardScaler``, after Chan, Golub & LeVeque,
+   1983) is set to 0, so it carries no weight;
 2. ridge regression with an unpenalised intercept is solved in its dual (kernel) form on the
    stimulus-by-stimulus Gram matrix ``K = Xs Xs'`` (Hastie, Tibshirani & Friedman, 2009, sec. 18.3.5),
    whose eigendecomposition gives the solution for every penalty at once;
@@ -21,7 +21,17 @@ Penalties are given relative to the kernel's scale: the absolute penalty is ``al
 features equals the number of non-constant features (and the mean eigenvalue of ``K``, up to n/(n - 1)).
 The default grid, ``10**-3 ... 10**3`` in half-decade steps, therefore means the same amount of shrinkage
 for a 1,000- and a 100,000-dimensional layer; its lower end (a thousandth of the mean eigenvalue) barely
-shrinks and its upper end (a thousand times it) shrinks every direction strongly.
+shrinks and its upper end (a thousand times it) shrinks every direction strongly. Chosen penalties are
+reported on this relative scale (``alpha_relative_median``, the median over folds and repeats; the
+predictions' ``alpha_relative``), and ``attrs["psychoface"]["alpha_grid_edge"]`` counts the attribute x
+fold choices that fell on the smallest or largest value of the grid (many such choices mean the grid
+should be widened on that side).
+
+Noise ceiling. Given per attribute (normally sqrt of the split-half reliability of the mean ratings,
+:func:`psychoface.analyses.reliability.noise_ceiling`), it is reported beside r with ``r_normalized =
+r / noise_ceiling``; how it was derived is stated in ``attrs["psychoface"]["noise_ceiling_method"]``
+(taken from the ceiling's own ``attrs`` when it comes from ``split_half_reliability``), and the ``note``
+column says why a ceiling is missing.
 
 Accuracy is Pearson's r between the out-of-fold predictions, pooled over folds, and the observed ratings
 (with repeats: the mean r over repeats), with out-of-fold R^2 = 1 - SS_res / SS_tot and the RMSE. The CI
@@ -66,6 +76,7 @@ def predict_ratings(
     seed: int = 0,
     chunk_size: int = 4096,
     return_predictions: bool = False,
+    noise_ceiling_method: str | None = None,
 ):
     """Predict each attribute from the features by cross-validated ridge regression.
 
@@ -93,7 +104,8 @@ def predict_ratings(
         Correction across the attributes (``"holm"``, ``"fdr_bh"``, ``"bonferroni"``, ``"none"``).
     noise_ceiling : Series or dict, optional
         Attribute -> noise ceiling (e.g. ``sqrt`` of the split-half reliability); reported beside each
-        attribute with ``r_normalized = r / noise_ceiling`` (NaN where the ceiling is missing or <= 0).
+        attribute with ``r_normalized = r / noise_ceiling`` (NaN where the ceiling is missing or <= 0,
+        with the reason in ``note``).
     standardize : bool
         ``True`` z-scores the features with the training fold's mean and SD; ``False`` (default) only
         centres them. Centring is the default because with sparse (ReLU) features a unit active in one
@@ -101,26 +113,33 @@ def predict_ratings(
         z-score and an extreme prediction (MobileNetV2's last block on OMI: mean out-of-fold r .63
         z-scored vs .75 centred over 34 attributes).
     seed : int
-        Seed of the splits, permutations and bootstrap.
+        Seed (a whole number >= 0) of the splits, permutations and bootstrap.
     chunk_size : int
         Features read at once.
     return_predictions : bool
         Also return the out-of-fold predictions.
+    noise_ceiling_method : str, optional
+        How ``noise_ceiling`` was derived, for ``attrs["psychoface"]["noise_ceiling_method"]``. Default:
+        the method recorded in the ceiling's ``attrs`` when it was taken from a
+        ``split_half_reliability`` table (e.g. ``table.set_index("attribute")["noise_ceiling"]``), else
+        "supplied by the caller".
 
     Returns
     -------
     DataFrame, one row per attribute: ``attribute, n, r, r2, rmse, ci_low, ci_high, p, p_corr,
-    alpha_median, noise_ceiling, r_normalized``; parameters in ``df.attrs["psychoface"]``. With
+    alpha_relative_median, noise_ceiling, r_normalized, note`` (``alpha_relative_median``: median over
+    folds and repeats of the chosen penalty in multiples of ``trace(K_train) / n_train``; ``note``: why
+    ``noise_ceiling`` is missing, else empty); parameters in ``df.attrs["psychoface"]``. With
     ``return_predictions``, a tuple ``(results, predictions)`` where ``predictions`` is a long DataFrame
-    with columns ``stimulus, attribute, repeat, fold, alpha, observed, predicted``.
+    with columns ``stimulus, attribute, repeat, fold, alpha_relative, observed, predicted``.
     """
     ids, names, ratings = check_ratings(Y, attributes)
     X = check_features(X, len(ids))
-    alphas = _check_settings(alphas, folds, repeats, n_permutations, n_bootstrap, chunk_size)
+    alphas = _check_settings(alphas, folds, repeats, n_permutations, n_bootstrap, chunk_size, seed)
     correction_name = correction_label(correction)
     if not 0 < ci_level < 1:
         raise PsychofaceError(f"ci_level = {ci_level!r}: must lie between 0 and 1, e.g. 0.95")
-    ceilings = _check_ceilings(noise_ceiling, names, Y.columns)
+    ceilings, ceiling_notes = _check_ceilings(noise_ceiling, names, Y.columns)
     for j, name in enumerate(names):
         _check_attribute(name, ratings[:, j], folds)
 
@@ -137,6 +156,7 @@ def predict_ratings(
         group["boot"] = _bootstrap_r(group, n_bootstrap, boot_rng)
 
     results = _summarise(groups, names, ceilings, n_permutations, n_bootstrap, ci_level, correction)
+    results["note"] = ceiling_notes
     results.attrs["psychoface"] = {
         "analysis": "predict",
         "model": "ridge regression (dual form), unpenalised intercept",
@@ -148,7 +168,9 @@ def predict_ratings(
         "minimum mean squared error",
         "alphas": [float(a) for a in alphas],
         "alpha_scale": "multiples of trace(K_train) / n_train, the mean squared norm of a "
-        "training row (with z-scoring: the number of non-constant features)",
+        "training row (with z-scoring: the number of non-constant features); alpha_relative_median and "
+        "the predictions' alpha_relative are on this scale",
+        "alpha_grid_edge": _grid_edge(groups, alphas),
         "standardize": standardize,
         "standardisation": (
             "features z-scored with each outer training fold's mean and SD (ddof = 0)"
@@ -171,6 +193,7 @@ def predict_ratings(
         else "none",
         "correction": correction_name,
         "family": f"{len(names)} attributes predicted from this layer",
+        "noise_ceiling_method": _ceiling_method(noise_ceiling, noise_ceiling_method),
     }
     if not return_predictions:
         return results
@@ -233,7 +256,7 @@ def check_features(X, n_stimuli):
     return X
 
 
-def _check_settings(alphas, folds, repeats, n_permutations, n_bootstrap, chunk_size):
+def _check_settings(alphas, folds, repeats, n_permutations, n_bootstrap, chunk_size, seed):
     alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
     if alphas.ndim != 1 or not len(alphas) or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
         raise PsychofaceError(f"alphas {alphas.tolist()}: give one or more positive finite penalties")
@@ -243,15 +266,21 @@ def _check_settings(alphas, folds, repeats, n_permutations, n_bootstrap, chunk_s
         ("n_permutations", n_permutations, 0),
         ("n_bootstrap", n_bootstrap, 0),
         ("chunk_size", chunk_size, 1),
+        ("seed", seed, 0),
     ):
-        if not isinstance(value, (int, np.integer)) or value < low:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise PsychofaceError(f"{name} = {value!r}: must be an integer >= {low}")
     return alphas
 
 
 def _check_ceilings(noise_ceiling, names, columns):
+    """Ceilings per attribute (NaN where missing) and, per attribute, why a ceiling is missing."""
     if noise_ceiling is None:
-        return np.full(len(names), np.nan)
+        note = (
+            "no noise ceiling given (it needs trial-level ratings, one row per rating, for the split-half "
+            "reliability): noise_ceiling and r_normalized undefined"
+        )
+        return np.full(len(names), np.nan), [note] * len(names)
     ceilings = pd.Series(noise_ceiling, dtype=object)
     unknown = [a for a in ceilings.index if a not in columns]
     if unknown:
@@ -264,7 +293,48 @@ def _check_ceilings(noise_ceiling, names, columns):
         raise PsychofaceError(
             f"noise ceiling of {bad[0]!r} is {ceilings[bad[0]]!r}; give a number (or NaN)"
         )
-    return values.reindex(names).to_numpy(dtype=float)
+    values = values.reindex(names).to_numpy(dtype=float)
+    notes = []
+    for name, value in zip(names, values):
+        if name not in ceilings.index:
+            notes.append(
+                "no noise ceiling given for this attribute: noise_ceiling and r_normalized undefined"
+            )
+        elif np.isnan(value):
+            notes.append(
+                "noise ceiling given as NaN (e.g. the split-half reliability of the mean ratings is "
+                "undefined or <= 0; see its note): r_normalized undefined"
+            )
+        elif value <= 0:
+            notes.append(f"noise ceiling {value:g} <= 0: r_normalized undefined")
+        else:
+            notes.append("")
+    return values, notes
+
+
+def _ceiling_method(noise_ceiling, method):
+    if noise_ceiling is None:
+        return "none (no noise ceiling given)"
+    if method is not None:
+        return str(method)
+    meta = getattr(noise_ceiling, "attrs", {}).get("psychoface", {})
+    if meta.get("analysis") == "split_half_reliability" and meta.get("noise_ceiling"):
+        return str(meta["noise_ceiling"])
+    return "supplied by the caller (method not stated)"
+
+
+def _grid_edge(groups, alphas):
+    """How many attribute x fold (x repeat) penalty choices fell on the smallest or largest grid value."""
+    chosen = np.concatenate([g["alpha"].ravel() for g in groups])
+    low, high = int((chosen == alphas.min()).sum()), int((chosen == alphas.max()).sum())
+    return {
+        "smallest": low,
+        "largest": high,
+        "choices": int(chosen.size),
+        "summary": f"{low} of {chosen.size} attribute x fold choices at the smallest alpha "
+        f"({alphas.min():g}) and {high} at the largest ({alphas.max():g})"
+        + ("; the grid has a single value" if len(alphas) == 1 else ""),
+    }
 
 
 def _check_attribute(name, y, folds):
@@ -457,7 +527,7 @@ def _fit_group(group, X, ids, alphas, repeats, folds, standardize, chunk_size):
     batches = [perms[b : b + per_batch] for b in range(0, len(perms), per_batch)]
     sums = np.zeros((repeats, 3, n_targets))  # sum p, sum p^2, sum p*y over out-of-fold predictions
     pred = np.zeros((repeats, n, A))
-    chosen = np.zeros((repeats, folds, A))  # absolute penalty chosen per repeat, fold and attribute
+    chosen = np.zeros((repeats, folds, A))  # relative penalty chosen per repeat, fold and attribute
 
     jobs = [(r, k) for r in range(repeats) for k in range(folds)]
     masks = [group["folds"][r] != k for r, k in jobs]
@@ -475,7 +545,7 @@ def _fit_group(group, X, ids, alphas, repeats, folds, standardize, chunk_size):
             sums[r, 2, col : col + width] += np.einsum("ij,ij->j", P, targets[test])
             if col == 0:
                 pred[r][test] = P[:, :A]
-                chosen[r, k] = fold.penalties[best[:A]]
+                chosen[r, k] = alphas[best[:A]]
             col += width
 
     sy, syy = yc.sum(axis=0), (yc * yc).sum(axis=0)  # identical for every permutation
@@ -552,7 +622,7 @@ def _summarise(groups, names, ceilings, n_permutations, n_bootstrap, ci_level, c
             "ci_high": out["ci_high"],
             "p": out["p"],
             "p_corr": correct_p(out["p"], correction),
-            "alpha_median": out["alpha"],
+            "alpha_relative_median": out["alpha"],
             "noise_ceiling": ceilings,
             "r_normalized": normalized_score(out["r"], ceilings),
         }
@@ -573,7 +643,7 @@ def _predictions_frame(groups, ids, names):
                         "attribute": name,
                         "repeat": r,
                         "fold": g["folds"][r],
-                        "alpha": g["alpha"][r, g["folds"][r], j],
+                        "alpha_relative": g["alpha"][r, g["folds"][r], j],
                         "observed": g["y"][:, j],
                         "predicted": pred[:, j],
                     }
