@@ -42,8 +42,10 @@ P_CASES = {
     # p: (relation, number) as printed
     1.0: (">", ".999"),
     1.0 + 1e-12: (">", ".999"),  # floating-point error above 1 is clipped
-    0.9995: (">", ".999"),
-    0.99900001: (">", ".999"),
+    0.9995: (">", ".999"),  # rounds to 1.000: the first value that is "> .999"
+    0.99949999: ("=", ".999"),
+    0.9993: ("=", ".999"),  # exact p to three decimals (APA 6.36), not "> .999"
+    0.99900001: ("=", ".999"),
     0.999: ("=", ".999"),
     0.9985: ("=", ".999"),  # half away from zero on the decimal value
     0.5: ("=", ".500"),
@@ -79,7 +81,8 @@ def test_p_every_format(p):
 
 def test_p_never_prints_zero_or_one_and_stays_true():
     """Over a dense grid and the rounding boundaries: never .000 or 1.000, never a leading zero, and
-    the printed statement is true of the value (exact values within half a unit of the last digit)."""
+    the printed statement is true of the value (exact values within half a unit of the last digit;
+    "> .999" exactly for the values that would round to 1.000, p >= .9995)."""
     grid = np.concatenate([
         np.linspace(0, 1, 20001),
         [k / 1000 + d for k in range(1001) for d in (-5e-4, -4.999e-4, 4.999e-4, 5e-4, -1e-12, 1e-12)],
@@ -91,9 +94,9 @@ def test_p_never_prints_zero_or_one_and_stays_true():
         if rel == "<":
             assert p < 0.001
         elif rel == ">":
-            assert p > 0.999
+            assert Decimal(repr(float(p))) >= Decimal("0.9995")
         else:
-            assert 0.001 <= p <= 0.999 and abs(float(num) - p) <= 0.0005 + 1e-12
+            assert 0.001 <= p < 0.9995 and abs(float(num) - p) <= 0.0005 + 1e-12
 
 
 def test_p_missing_and_invalid():
@@ -320,6 +323,42 @@ def test_word_runs_carry_italics_and_scripts():
     runs = [(r.text, bool(r.italic), bool(r.font.superscript)) for r in paragraph.runs]
     assert runs == [("R", True, False), ("2", False, True), (" = .50, ", False, False),
                     ("r", True, False), (f" = {MINUS}.04", False, False)]
+
+
+def test_word_runs_carry_the_rules_through_a_saved_docx(tmp_path):
+    """The rule engine's edge cases written with add_runs, saved and parsed back with python-docx: the
+    p limits, U+2212 (Word's minus: never a hyphen), the em dash for a missing value, CI brackets,
+    italic Latin symbols and upright Greek ones."""
+    import docx
+
+    cases = {
+        "p = 1": (fmt_p(1.0), "p > .999", [("p", True), (" > .999", False)]),
+        "p = .0004999": (fmt_p(0.0004999), "p < .001", [("p", True), (" < .001", False)]),
+        "p = .9993": (fmt_p(0.9993), "p = .999", [("p", True), (" = .999", False)]),
+        "r = -.04": (fmt_stat("r", -0.04), f"r = {MINUS}.04", [("r", True), (f" = {MINUS}.04", False)]),
+        "NaN": (fmt_stat("r", NAN), "r = \u2014", [("r", True), (" = \u2014", False)]),
+        "CI": (Text(fmt_stat("r", -0.04), ", ", fmt_ci(-0.13, 0.05)),
+               f"r = {MINUS}.04, 95% CI [{MINUS}.13, .05]",
+               [("r", True), (f" = {MINUS}.04, 95% CI [{MINUS}.13, .05]", False)]),
+        "missing CI": (fmt_ci(NAN, NAN, label=False), "[\u2014, \u2014]", [("[\u2014, \u2014]", False)]),
+        "Greek": (Text(fmt_stat("rho", 0.2), ", ", fmt_stat("tau", -0.1), ", ", fmt_p(0.034)),
+                  f"ρ = .20, τ = {MINUS}.10, p = .034",
+                  [("ρ", False), (" = .20, ", False), ("τ", False), (f" = {MINUS}.10, ", False),
+                   ("p", True), (" = .034", False)]),
+    }
+    document = docx.Document()
+    for text, _, _ in cases.values():
+        add_runs(document.add_paragraph(), text)
+    document.save(tmp_path / "runs.docx")
+    paragraphs = docx.Document(str(tmp_path / "runs.docx")).paragraphs
+    for (name, (_, plain, runs)), paragraph in zip(cases.items(), paragraphs):
+        assert paragraph.text == plain, name
+        assert "-" not in paragraph.text, name  # U+2212, not a hyphen-minus
+        got = [(r.text, bool(r.italic)) for r in paragraph.runs]
+        assert got == runs, name
+        for run in paragraph.runs:  # Greek letters are never italic
+            if any(c in run.text for c in "ρτ"):
+                assert run.italic is not True and run.font.superscript is not True
 
 
 def test_symbol_table():

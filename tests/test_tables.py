@@ -1,5 +1,6 @@
 """APA tables in every format: cells, rules, notes, escaping, and Word files parsed back."""
 
+import re
 from html.parser import HTMLParser
 from io import StringIO
 from pathlib import Path
@@ -81,8 +82,15 @@ def test_ci_columns_follow_their_estimate():
     diff = columns_for(pd.DataFrame({"a": ["x"], "r_a": [0.4], "difference": [0.1], "ci_low": [0.05],
                                      "ci_high": [0.2]}))
     assert [(c.name, c.bounded) for c in diff][-2:] == [("difference", True), ("ci", False)]
-    # a bounded estimate whose interval leaves [-1, 1] keeps its zeros
-    assert not columns_for(pd.DataFrame({"r": [0.9], "ci_low": [0.5], "ci_high": [1.2]}))[1].bounded
+    # the interval of a bounded estimate is written like it, whatever its other rows hold: a
+    # Spearman-Brown reliability can fall below -1, and .90 still has [.80, .96], not [0.80, 0.96]
+    rel = pd.DataFrame({"attribute": ["a", "b"], "reliability": [0.9, -0.5], "ci_low": [0.8, -3.2],
+                        "ci_high": [0.96, 0.4]})
+    assert [[c.plain for c in row] for row in ApaTable(rel, "t").rows()] == [
+        ["a", ".90", "[.80, .96]"], ["b", f"{MINUS}.50", f"[{MINUS}3.20, .40]"]]
+    # an interval without an estimate is bounded when all its bounds lie within [-1, 1]
+    assert columns_for(pd.DataFrame({"ci_low": [-0.5], "ci_high": [0.5]}))[0].bounded
+    assert not columns_for(pd.DataFrame({"ci_low": [0.5], "ci_high": [1.5]}))[0].bounded
 
 
 def test_markdown_exact(result):
@@ -104,20 +112,29 @@ def test_latex_booktabs_escaping_and_notes(result):
     for rule in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{threeparttable}",
                  "\\begin{tablenotes}[flushleft]", "\\caption{Cross-Validated Ridge Prediction of the Mean Ratings}"):
         assert tex.count(rule) == 1, rule
-    assert "\\begin{tabular}{llccccccc}" in tex  # no vertical rules in the column spec
+    # no vertical rules, no outer padding; more than eight columns are set smaller
+    assert "\\footnotesize\n\\setlength{\\tabcolsep}{4pt}\n\\begin{tabular}{@{}llccccccc@{}}" in tex
     assert "|" not in tex.split("\\begin{tabular}")[1].split("\n")[0]
     body = tex.split("\\midrule\n")[1].split("\\bottomrule")[0].splitlines()
     assert body[2] == ("well\\_groomed & fc7 & 498 & $-$.04 & [$-$.13, .05] & $>$ .999 & $>$ .999 & "
                        ".50 & $-$0.08 \\\\")
     assert body[0].startswith("trustworthy & fc7 & 500 & .34** & [.28, .40] & $<$ .001 & .001")
     header = tex.split("\\toprule\n")[1].splitlines()[0]
+    # multi-word headings wider than their numbers are stacked on two lines
     assert header == ("Attribute & Layer & \\textit{n} & \\textit{r} & 95\\% CI & \\textit{p} & "
-                      "\\textit{p}\\textsubscript{Holm} & Noise ceiling & Normalized \\textit{r} \\\\")
+                      "\\textit{p}\\textsubscript{Holm} & \\begin{tabular}[b]{@{}c@{}}Noise\\\\ceiling\\end{tabular} & "
+                      "\\begin{tabular}[b]{@{}c@{}}Normalized\\\\\\textit{r}\\end{tabular} \\\\")
     assert "\\item[] \\textit{Note.} CI = confidence interval;" in tex
     assert "\\item[] *\\textit{p} $<$ .05. **\\textit{p} $<$ .01. ***\\textit{p} $<$ .001." in tex
     escaped = ApaTable(pd.DataFrame({"name": ["50% & a_b #1"]}), "Costs & Benefits", note="").to_latex()
     assert "50\\% \\& a\\_b \\#1 \\\\" in escaped and "\\caption{Costs \\& Benefits}" in escaped
     assert "tablenotes" not in escaped
+    assert "\\begin{tabular}{@{}l@{}}" in escaped and "footnotesize" not in escaped
+    # a long text column wraps in a tabularx as wide as the text; a URL in a note is breakable
+    long = ApaTable(pd.DataFrame({"attribute": ["a"], "r": [0.5], "note": ["x " * 30]}), "t",
+                    note="See https://doi.org/10.1000/a_b.").to_latex()
+    assert "\\begin{tabularx}{\\linewidth}{@{}lc>{\\raggedright\\arraybackslash}X@{}}" in long
+    assert "\\end{tabularx}" in long and "\\url{https://doi.org/10.1000/a_b}." in long
 
 
 class _Balance(HTMLParser):
@@ -212,21 +229,134 @@ def test_docx_parsed_back(result, tmp_path):
         for cell in row.cells:
             assert _borders(cell._tc.tcPr, "tcBorders") is None
     assert table.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None
-    # APA margins of 1 in; fixed column widths fitted to the content within the text block, the
-    # nine columns set one point smaller (11 pt) to fit without breaking a heading inside a word
+    # APA margins of 1 in; fixed column widths fitted to the content within the text block: the nine
+    # columns keep 12 pt with cell margins of 0.04 in (with Word's 0.08 in a heading would break
+    # inside a word)
+    _headings_fit(document)
     section = document.sections[0]
     assert section.left_margin.inches == section.right_margin.inches == 1
     text_width = (section.page_width - section.left_margin - section.right_margin) // 635
     grid = [int(col.get(qn("w:w"))) for col in table._tbl.tblGrid]
     assert sum(grid) <= text_width and min(grid) > 500
     assert table._tbl.tblPr.find(qn("w:tblLayout")).get(qn("w:type")) == "fixed"
-    assert {r.font.size.pt for c in table.rows[1].cells for r in c.paragraphs[0].runs} == {11}
+    assert {r.font.size for c in table.rows[1].cells for r in c.paragraphs[0].runs} == {None}
+    assert table._tbl.tblPr.find(qn("w:tblCellMar")).find(qn("w:left")).get(qn("w:w")) == "58"
     narrow = docx.Document(str(ApaTable(result[["attribute", "r"]], "t").to_docx(tmp_path / "n.docx")))
     assert {r.font.size for c in narrow.tables[0].rows[1].cells for r in c.paragraphs[0].runs} == {None}
+    assert narrow.tables[0]._tbl.tblPr.find(qn("w:tblCellMar")).find(qn("w:left")).get(qn("w:w")) == "115"
     note, stars_note = paragraphs[2], paragraphs[3]
     assert note.runs[0].text == "Note." and note.runs[0].italic
     assert note.text == NOTE_PLAIN.replace("p_Holm", "pHolm")  # a real subscript in Word
     assert stars_note.text == "*p < .05. **p < .01. ***p < .001."
+
+
+def _afm_widths(name: str) -> dict:
+    """Advance widths (1/1000 em) from one of Adobe's core-font metric files shipped with matplotlib."""
+    import matplotlib
+
+    widths = {}
+    for line in (Path(matplotlib.get_data_path()) / "fonts" / "afm" / name).read_text(errors="replace").splitlines():
+        m = re.match(r"C (\d+) ; WX (\d+) ;", line)
+        if m and 32 <= int(m[1]) <= 126:
+            widths[chr(int(m[1]))] = int(m[2])
+    return widths
+
+
+def _headings_fit(document) -> None:
+    """Every heading word of every table fits inside its column less its cell margins, so that Word
+    and LibreOffice wrap headings only between words. Widths from the Times metrics (Times New
+    Roman and Liberation Serif share them; italic runs in Times-Italic), scripts at 2/3 of the size,
+    any other character (Greek, minus, ²) a full em."""
+    from docx.oxml.ns import qn
+
+    roman, italic_ = _afm_widths("ptmr8a.afm"), _afm_widths("ptmri8a.afm")
+    normal = document.styles["Normal"].font.size.pt
+    for table in document.tables:
+        grid = [int(col.get(qn("w:w"))) for col in table._tbl.tblGrid]
+        margins = table._tbl.tblPr.find(qn("w:tblCellMar"))
+        margin = sum(int(margins.find(qn(f"w:{edge}")).get(qn("w:w"))) for edge in ("left", "right"))
+        for width, cell in zip(grid, table.rows[0].cells):
+            words, current = [], 0.0
+            for run in cell.paragraphs[0].runs:
+                size = (run.font.size.pt if run.font.size else normal) * (
+                    2 / 3 if run.font.subscript or run.font.superscript else 1)
+                metrics = italic_ if run.italic else roman
+                for c in run.text:
+                    if c.isspace():
+                        words.append(current)
+                        current = 0.0
+                    else:
+                        current += metrics.get(c, 1000) / 1000 * size
+            words.append(current)
+            assert max(words) * 20 + margin <= width, (cell.text, max(words) * 20, width)
+
+
+def test_docx_wide_tables_fit_without_breaking_headings(tmp_path):
+    """An eleven-column prediction table (as the predict section writes it) fits a portrait page at
+    a smaller size; a sixteen-column one goes onto a landscape page of its own; headings never break
+    inside a word, numbers never wrap."""
+    import docx
+    from docx.enum.section import WD_ORIENT
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    rng = np.random.default_rng(0)
+    attrs = ["trustworthy", "middle-eastern", "looks-like-you", "well-groomed", "age"]
+    predict = pd.DataFrame({"layer": "conv_last", "attribute": attrs, "n": 500, "r": rng.uniform(0, 1, 5),
+                            "r2": rng.uniform(-0.1, 0.9, 5), "rmse": rng.uniform(5, 20, 5),
+                            "ci_low": 0.1, "ci_high": 0.95, "p": 0.000999, "p_corr": 0.17,
+                            "alpha_relative_median": 10.0, "noise_ceiling": 0.9, "r_normalized": rng.uniform(0, 1.2, 5)})
+    predict.attrs["psychoface"] = {"analysis": "predict", "correction": "holm", "family": "attributes"}
+    table = apa_table_for(predict)
+    assert len(table.columns) == 11
+    document = docx.Document(str(table.to_docx(tmp_path / "predict.docx")))
+    _headings_fit(document)
+    section = document.sections[0]
+    assert section.orientation == WD_ORIENT.PORTRAIT
+    grid = [int(col.get(qn("w:w"))) for col in document.tables[0]._tbl.tblGrid]
+    assert sum(grid) <= (section.page_width - section.left_margin - section.right_margin) // 635
+    sizes = {r.font.size.pt for c in document.tables[0].rows[1].cells for r in c.paragraphs[0].runs}
+    assert len(sizes) == 1 and 10 <= sizes.pop() < 12
+    margins = document.tables[0]._tbl.tblPr.find(qn("w:tblCellMar"))
+    assert margins.find(qn("w:left")).get(qn("w:w")) == "58"  # narrower cell margins first
+
+    compare = pd.DataFrame([{"a": "features.28_relu", "b": "classifier.4_fc7", "attribute": "looks-like-you",
+                             "n": 500, "r_a": 0.45, "r_b": 0.38, "r_ab": 0.6, "difference": 0.07,
+                             "ci_low": -0.02, "ci_high": 0.12, "t": 2.31, "df": 497, "p": 0.021, "z": 2.3,
+                             "p_steiger": 0.022, "p_bootstrap": 0.004, "p_corr": 0.5}] * 3)
+    compare.attrs["psychoface"] = {"analysis": "compare_correlations", "correction": "holm"}
+    document = docx.Document()
+    document.styles["Normal"].font.size = Pt(12)
+    document.add_paragraph("Before.")
+    apa_table_for(compare).to_docx(document)
+    document.add_paragraph("After.")
+    document.save(tmp_path / "compare.docx")
+    back = docx.Document(str(tmp_path / "compare.docx"))
+    assert [s.orientation for s in back.sections] == [WD_ORIENT.PORTRAIT, WD_ORIENT.LANDSCAPE,
+                                                      WD_ORIENT.PORTRAIT]
+    turned = back.sections[1]
+    assert turned.page_width > turned.page_height and turned.left_margin == back.sections[0].left_margin
+    # the table lies in the landscape section: the first section break after it is landscape
+    body = list(back.element.body)
+    after = next(el for el in body[body.index(back.tables[0]._tbl):] if el.findall(".//" + qn("w:sectPr")))
+    assert after.find(".//" + qn("w:pgSz")).get(qn("w:orient")) == "landscape"
+    assert back.paragraphs[-1].text == "After."
+    _headings_fit(back)
+    grid = [int(col.get(qn("w:w"))) for col in back.tables[0]._tbl.tblGrid]
+    assert sum(grid) <= (turned.page_width - turned.left_margin - turned.right_margin) // 635
+    cells = [c.text for c in back.tables[0].rows[1].cells]
+    assert cells[:3] == ["features.28_relu", "classifier.4_fc7", "looks-like-you"]
+    assert f"[{MINUS}0.02, 0.12]" in cells
+
+
+def test_docx_missing_values_are_dashes(tmp_path):
+    import docx
+
+    df = pd.DataFrame({"attribute": ["x", "y"], "r": [np.nan, 0.5], "ci_low": [np.nan, 0.1],
+                       "ci_high": [np.nan, 0.8], "p": [np.nan, 0.2]})
+    table = docx.Document(str(ApaTable(df, "t").to_docx(tmp_path / "nan.docx"))).tables[0]
+    assert [c.text for c in table.rows[1].cells] == ["x", "\u2014", "[\u2014, \u2014]", "\u2014"]
+    assert [c.text for c in table.rows[2].cells] == ["y", ".50", "[.10, .80]", ".200"]
 
 
 def test_docx_into_an_existing_document_keeps_its_font(result):
@@ -260,6 +390,40 @@ def test_terminal_rich_table(result):
                                            f"[{MINUS}.13,", ".05]", ">", ".999", ">", ".999", ".50",
                                            f"{MINUS}0.08"]
     assert "Note. CI = confidence interval" in text
+
+
+def test_terminal_at_80_columns(result):
+    """A table too wide for an 80-column terminal is split into panels that repeat the row labels:
+    no number, label or heading word is cut ("…"), no line is longer than the console."""
+    from rich.console import Console
+
+    wide = result.assign(layer="conv_last", r2=[0.1, 0.2, -0.01], rmse=7.48,
+                         note=["", "", "reliability is low; 3 stimuli were excluded"])
+    table = apa_table_for(wide)
+    assert len(table.columns) == 12
+    console = Console(record=True, width=80, color_system=None)
+    console.print(table)
+    text = console.export_text()
+    lines = text.splitlines()
+    assert "\u2026" not in text and max(map(len, lines)) <= 80
+    assert lines[:2] == ["Table 1", "Cross-Validated Ridge Prediction of the Mean Ratings"]
+    panels = text.count("Table 1 (continued)") + 1
+    assert panels >= 2
+    # the row labels (attribute, the first column) are repeated whole in every panel, on one line
+    assert sum(line.split()[0] == "well_groomed" for line in lines if line.split()) == panels
+    # every number is whole on one line; every heading word is whole
+    numeric = [j for j, c in enumerate(table.columns) if c.kind != "text"]
+    for row in table.rows():
+        for j in numeric:
+            assert any(row[j].plain in line for line in lines), row[j].plain
+    for header in table.headers():
+        for word in header.plain.split():
+            assert re.search(rf"(^|\s){re.escape(word)}(\s|$)", text), word
+    assert "reliability is low; 3 stimuli were excluded" in " ".join(" ".join(lines).split())
+    # a table that fits stays one panel
+    console = Console(record=True, width=140, color_system=None)
+    console.print(apa_table_for(result))
+    assert "continued" not in console.export_text()
 
 
 def test_csv_raw_numbers(result, tmp_path):
@@ -308,6 +472,26 @@ def test_bad_input_is_a_user_error(result):
         ApaTable(result, "t", number=0)
     with pytest.raises(PsychofaceError, match="path or a python-docx Document"):
         ApaTable(result, "t").to_docx(42)
+
+
+def test_title_case_leaves_names_alone():
+    assert title_case("Paired bootstrap comparison of block6 and conv_last") == (
+        "Paired Bootstrap Comparison of block6 and conv_last")
+    assert title_case("comparison of pool and fc7 (A)") == "Comparison of Pool and fc7 (A)"
+    assert title_case("comparison of pool and fc7 (A)", identifiers=["pool"]) == (
+        "Comparison of pool and fc7 (A)")
+    assert title_case("RSA of features.28, conv5-pool and layer4.1 for hair-color", identifiers={"hair-color"}) == (
+        "RSA of features.28, conv5-pool and layer4.1 for hair-color")
+    assert title_case("ratings of hair-color.") == "Ratings of Hair-Color."  # not a name: a compound
+    assert title_case("a test of the end.") == "A Test of the End."
+    # a table keeps the names in its data's text columns (one word each, or comma-separated) and the
+    # identifiers it is given; sentences in a text column name nothing
+    df = pd.DataFrame({"layer": ["block6"], "covariates": ["pixels, gist"], "note": ["reliability is low"],
+                       "rho": [0.2]})
+    assert ApaTable(df, "partial RSA of block6 controlling for pixels and gist: reliability").title == (
+        "Partial RSA of block6 Controlling for pixels and gist: Reliability")
+    assert apa_table_for(df[["rho"]], "comparison of pool and fc7", identifiers=["pool"]).title == (
+        "Comparison of pool and fc7")
 
 
 def test_title_case():
@@ -368,8 +552,9 @@ def test_real_ratings_table_matches_scipy_and_statsmodels(tmp_path):
 
 
 def test_latex_compiles(result, tmp_path):
-    """The table (and a methods paragraph with its references) compile with pdflatex and the
-    documented preamble, without missing characters."""
+    """The tables (an eleven-column one, one with a long text column) and a methods paragraph with
+    its references (DOIs) compile with pdflatex and the documented preamble on an APA page (12 pt,
+    1-in margins), without missing characters and without any line running into the margin."""
     import shutil
     import subprocess
 
@@ -381,17 +566,25 @@ def test_latex_compiles(result, tmp_path):
     params = {"n_images": 500, "dataset": "omi", "attributes": 34, "model": "vgg16",
               "weights": "none", "seed": 0, "analyses": [result.attrs["psychoface"]],
               "versions": {"numpy": "2.3.5", "torch": "2.5.1"}}
-    body = "\n\n".join([apa_table_for(result, stars=True).to_latex(),
+    wide = result.assign(layer="conv_last", r2=0.1, rmse=7.48)
+    noted = result[["attribute", "r", "ci_low", "ci_high"]].assign(
+        note=["", "", "3 stimuli with fewer than 2 ratings were excluded before splitting the raters"])
+    body = "\n\n".join([apa_table_for(result, stars=True).to_latex(), apa_table_for(wide).to_latex(),
+                        ApaTable(noted, "Noted", note="Data: https://doi.org/10.1073/pnas.2115228119").to_latex(),
                         methods_paragraph(params).render("latex")]
                        + [r.render("latex") for r in references(params)])
-    source = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n"
-              f"{LATEX_PREAMBLE}\n\\begin{{document}}\n{body}\n\\end{{document}}\n")
+    # \emergencystretch: a justified reference line may otherwise stick out over a long word
+    # ("nonorthogonal"); what is checked is that no table, note or URL is wider than the text
+    source = ("\\documentclass[12pt]{article}\n\\usepackage[margin=1in]{geometry}\n"
+              "\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n"
+              f"{LATEX_PREAMBLE}\n\\emergencystretch=1em\n\\begin{{document}}\n{body}\n\\end{{document}}\n")
     (tmp_path / "t.tex").write_text(source, encoding="utf-8")
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     log = (tmp_path / "t.log").read_text(errors="replace")
     assert run.returncode == 0, run.stdout[-3000:]
     assert "Missing character" not in log and "Undefined control sequence" not in log
+    assert "Overfull \\hbox" not in log, log[log.find("Overfull"):][:500]
     assert (tmp_path / "t.pdf").read_bytes()[:4] == b"%PDF"
 
 
@@ -399,7 +592,7 @@ def test_tables_of_psychoface_analyses():
     """The column layouts and attrs psychoface's analyses write (copied here) give readable tables."""
     predict = pd.DataFrame({
         "attribute": ["trustworthy"], "n": [500], "r": [0.41], "r2": [-0.012], "rmse": [7.123],
-        "ci_low": [0.33], "ci_high": [0.48], "p": [0.000999], "p_corr": [0.034], "alpha_median": [10.0],
+        "ci_low": [0.33], "ci_high": [0.48], "p": [0.000999], "p_corr": [0.034], "alpha_relative_median": [10.0],
         "noise_ceiling": [0.9], "r_normalized": [0.456], "layer": ["fc7"]})
     predict.attrs["psychoface"] = {
         "analysis": "predict", "correction": "Holm", "family": "34 attributes predicted from this layer",
@@ -454,3 +647,15 @@ def test_tables_of_psychoface_analyses():
         "Attribute", "Form", "ICC", "95% CI", "F", "df₁", "df₂", "p", "n", "k"]
     assert [c.plain for c in table.rows()[0]] == [
         "a", "ICC2", ".45", "[.40, .50]", "17.20", "499", "9481", "< .001", "500", "20"]
+
+
+def test_a_note_shared_by_every_row_and_the_exclusions_go_into_the_table_note():
+    df = pd.DataFrame({"attribute": ["a", "b"], "r": [0.3, 0.4], "noise_ceiling": [np.nan, np.nan],
+                       "note": ["no noise ceiling given", "no noise ceiling given"]})
+    df.attrs["psychoface"] = {"exclusions": ["3 of 40 stimuli in the feature store were excluded"]}
+    table = apa_table_for(df)
+    assert "note" not in [c.name for c in table.columns]
+    note = table.to_markdown()
+    assert "No noise ceiling given." in note and "3 of 40 stimuli in the feature store were excluded." in note
+    df.loc[1, "note"] = "something else"
+    assert "note" in [c.name for c in apa_table_for(df).columns]

@@ -13,9 +13,10 @@ Rules (American Psychological Association, 2020, *Publication Manual*, 7th ed., 
 - Rounding is half away from zero on the shortest decimal representation of the value (``2.675``
   gives ``2.68``, ``0.125`` gives ``0.13``), never on its binary expansion; a value that rounds to zero
   loses its sign (``r = .00``, never ``r = −.00``).
-- *p* to three decimals. The relation is decided by the value, not by the rounded value: ``p < .001``
-  exactly when p < .001 and ``p > .999`` exactly when p > .999, so neither ``p = .000`` nor
-  ``p = 1.000`` can be printed (p = .0005 gives ``p < .001``; p = .9995 and p = 1 give ``p > .999``).
+- *p* exactly, to three decimals (APA 6.36), with two limits so that neither ``p = .000`` nor
+  ``p = 1.000`` is printed: ``p < .001`` exactly when the value is below .001 (p = .0005, which would
+  round to .001, still gives ``p < .001``), and ``p > .999`` exactly when the value rounds to 1.000,
+  that is p ≥ .9995 (p = .9993 gives ``p = .999``; p = .9995 and p = 1 give ``p > .999``).
 - Latin statistical symbols italic, Greek symbols and identifying subscripts upright; a space on both
   sides of =, < and >.
 - Confidence intervals in brackets after their level: ``95% CI [.28, .40]``.
@@ -30,7 +31,8 @@ Greek per format:
 - terminal: U+2212; rich markup ``[italic]r[/italic]`` (or :func:`to_rich` for a rich Text).
 - markdown: hyphen-minus ``-`` (what Markdown readers and converters expect); ``*r*``; Unicode Greek.
 - latex: ``$-$`` (a true minus in text mode); ``\\textit{r}``; upright Greek ``$\\uprho$`` (package
-  upgreek; a lowercase Greek letter in plain math mode would be italic).
+  upgreek; a lowercase Greek letter in plain math mode would be italic); URLs and DOIs in ``\\url{}``
+  (package xurl, which lets them break anywhere instead of running into the margin).
 - html: ``&minus;``; ``<i>r</i>``; ``&rho;``.
 - csv: hyphen-minus ``-`` (so that spreadsheets read the numbers); no markup.
 - matplotlib: U+2212; mathtext ``$\\mathit{r}$``; Unicode Greek.
@@ -266,10 +268,28 @@ def latex_escape(text: str) -> str:
     return text.translate(_LATEX_TABLE)
 
 
+#: A URL or DOI link; trailing punctuation stays outside.
+_URL = re.compile(r"https?://\S*[^\s.,;:)\]]")
+
+
+def _latex_escape_urls(text: str) -> str:
+    """:func:`latex_escape`, with URLs in ``\\url{}`` (package xurl: breaks anywhere, no overfull
+    line); a URL with a character ``\\url`` cannot take inside another command's argument
+    (``% # { } \\ ^``) stays escaped text."""
+    out, pos = [], 0
+    for m in _URL.finditer(text):
+        if any(c in m.group() for c in "%#{}\\^"):
+            continue
+        out += [latex_escape(text[pos:m.start()]), rf"\url{{{m.group()}}}"]
+        pos = m.end()
+    out.append(latex_escape(text[pos:]))
+    return "".join(out)
+
+
 def _render_latex(segments) -> str:
     out = []
     for seg in segments:
-        text = latex_escape(seg.text)
+        text = _latex_escape_urls(seg.text)
         if seg.style == "italic":
             out.append(rf"\textit{{{text}}}")
         elif seg.style == "sup":
@@ -454,20 +474,20 @@ def _check_p(p) -> float:
 def fmt_p(p, *, symbol: bool = True) -> Text:
     """``p = .034``, ``p < .001``, ``p > .999`` (``symbol=False``: ``.034``, ``< .001`` for table cells).
 
-    The relation is decided by the value: p < .001 gives ``< .001`` (so p = .0005, which rounds to .001,
-    still reads ``p < .001``) and p > .999 gives ``> .999`` (p = .9995 and p = 1 included): the rounded
-    value is never ``.000`` nor ``1.000``. Values within 1e-9 outside [0, 1] (floating-point error) are
-    clipped; others raise :class:`PsychofaceError`.
+    Exact p to three decimals (APA, 2020, 6.36), rounded half away from zero like every number here,
+    within two limits: a value below .001 gives ``< .001`` (so p = .0005, which would round to .001,
+    still reads ``p < .001``), and a value that rounds to 1.000 (p ≥ .9995) gives ``> .999``; p = .9993
+    is ``p = .999``. The printed value is thus never ``.000`` nor ``1.000``. Values within 1e-9 outside
+    [0, 1] (floating-point error) are clipped; others raise :class:`PsychofaceError`.
     """
     value = _check_p(p)
     if math.isnan(value):
         rel, num = "=", MISSING
     elif value < 0.001:
         rel, num = "<", ".001"
-    elif value > 0.999:
-        rel, num = ">", ".999"
     else:
-        rel, num = "=", _fixed(value, 3, leading_zero=False, thousands=False)
+        num = _fixed(min(value, 1.0), 3, leading_zero=False, thousands=False)
+        rel, num = (">", ".999") if num == "1.000" else ("=", num)
     if symbol:
         return Text(italic("p"), f" {rel} {num}")
     return Text(num if rel == "=" else f"{rel} {num}")

@@ -17,6 +17,7 @@ zero); ``unbounded`` (leading zero); ``p``; ``integer``; ``df``; ``ci`` (from th
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from psychoface.errors import PsychofaceError
 from psychoface.provenance import atomic_write_bytes, atomic_write_text
 from psychoface.reports.apa import (
     MISSING,
+    Segment,
     Text,
     add_runs,
     fmt_ci,
@@ -58,9 +60,15 @@ NUMERIC_KINDS = ("bounded", "unbounded", "p", "integer", "df", "ci")
 
 #: LaTeX packages the output of :meth:`ApaTable.to_latex` needs.
 LATEX_PREAMBLE = (
-    "\\usepackage{booktabs,threeparttable,upgreek}\n"
+    "\\usepackage{array,booktabs,tabularx,threeparttable,upgreek,xurl}\n\\urlstyle{same}\n"
     "\\usepackage[labelfont=bf,textfont=it,labelsep=newline,singlelinecheck=false]{caption}"
 )
+
+#: LaTeX: a table with more columns than this is set in ``\\footnotesize``.
+LATEX_SMALL_FROM = 8
+#: LaTeX: a text column with a cell longer than this (characters) wraps, in a ``tabularx`` ``X``
+#: column taking the rest of the text width.
+LATEX_WRAP_FROM = 40
 
 
 @dataclass(frozen=True)
@@ -95,29 +103,55 @@ _MINOR_WORDS = frozenset(
     "a an the and as but for if nor or so yet at by in of off on per to up via vs vs.".split()
 )
 _WORD = re.compile(r"^([^A-Za-z]*)([A-Za-z][A-Za-z'’]*)(.*)$")
+#: Punctuation around a word that is not part of a name: ``(fc7)``, ``conv5:``, ``"pool",``.
+_AROUND = "()[]{}\"'“”‘’,;:!?"
 
 
-def title_case(text: str) -> str:
-    """APA title case: capitalize major words and words of four letters or more (both parts of a
-    hyphenated word), lowercase minor words of three letters or fewer (conjunctions, articles,
-    prepositions) except the first word and the first word after a colon, dash, ? or !. Words that
-    carry digits or inner capitals (``fc7``, ``RDM``, ``MobileNetV2``) are left as they are."""
+def _is_identifier(part: str, names: frozenset) -> bool:
+    """A name to leave as written: one of ``names``, or a token with ``_``, an inner ``.``, a digit
+    or an inner capital (``conv_last``, ``features.28``, ``fc7``, ``MobileNetV2``), or a bracketed
+    capital label (``(A)``)."""
+    core = part.strip(_AROUND)
+    inner = core.rstrip(".")
+    if core in names or inner in names:
+        return True
+    return ("_" in core or "." in inner or any(c.isdigit() for c in core)
+            or any(c.isupper() for c in inner[1:]) or (part[:1] in "([" and core.isupper()))
+
+
+def title_case(text: str, identifiers=()) -> str:
+    """APA title case (Publication Manual, 6.17): capitalize major words and words of four letters or
+    more (both parts of a hyphenated word), lowercase minor words of three letters or fewer
+    (conjunctions, articles, prepositions) except the first word and the first word after a colon,
+    dash, ? or !.
+
+    Names are left exactly as written: the ``identifiers`` given (layer, attribute and model names,
+    matched as whole words, surrounding punctuation ignored: ``hair-color``, ``pool``), and any word
+    that carries ``_``, an inner ``.``, a digit or an inner capital (``conv_last``, ``features.28``,
+    ``fc7``, ``RDM``, ``MobileNetV2``), a hyphenated word included when one of its parts is such a
+    name (``conv5-pool``)."""
+    names = frozenset(str(n) for n in identifiers)
     out = []
     first = True
     for word in text.split(" "):
         if not word:
             out.append(word)
             continue
-        parts = []
-        for j, part in enumerate(word.split("-")):
+        parts = word.split("-")
+        if _is_identifier(word, names) or any(_is_identifier(part, names) for part in parts):
+            out.append(word)
+            first = word.endswith((":", "\u2014", "?", "!"))
+            continue
+        cased = []
+        for j, part in enumerate(parts):
             m = _WORD.match(part)
-            if m is None or any(c.isdigit() for c in part) or any(c.isupper() for c in m.group(2)[1:]):
-                parts.append(part)
+            if m is None:
+                cased.append(part)
                 continue
             lead, core, trail = m.groups()
             minor = core.lower() in _MINOR_WORDS and not (first and j == 0)
-            parts.append(lead + (core.lower() if minor else core[0].upper() + core[1:]) + trail)
-        out.append("-".join(parts))
+            cased.append(lead + (core.lower() if minor else core[0].upper() + core[1:]) + trail)
+        out.append("-".join(cased))
         first = word.endswith((":", "\u2014", "?", "!"))
     return " ".join(out)
 
@@ -164,7 +198,7 @@ _STAT_COLUMNS = {
 _CI_OWNERS = ("r", "rho", "tau", "partial_rho", "partial_r", "partial_tau", "reliability", "icc",
               "difference", "diff")
 #: Bookkeeping columns that stay in the CSV but not in an automatic APA table.
-_HIDDEN = frozenset({"method", "n_pairs", "alpha_median", "excluded_stimuli", "ratings_min",
+_HIDDEN = frozenset({"method", "n_pairs", "alpha_relative_median", "excluded_stimuli", "ratings_min",
                      "ratings_max", "n_splits", "type_mw", "description", "stimuli_dropped",
                      "raters_dropped", "repeats_averaged", "n_constant"})
 _ABBREVIATIONS = {
@@ -187,6 +221,22 @@ def _p_corr_header(attrs: dict) -> Text:
 def _williams(data: pd.DataFrame) -> bool:
     """A williams_test/steiger_z table, where ``r2`` is the second correlation, not R²."""
     return "r12" in data.columns
+
+
+def _two_lines(header: Text) -> "tuple[Text, Text] | None":
+    """A heading broken at the space nearest its middle (None without a space), styles kept."""
+    raw = "".join(seg.text for seg in header.segments)
+    spaces = [i for i, c in enumerate(raw) if c == " "]
+    if not spaces:
+        return None
+    cut = min(spaces, key=lambda i: abs(len(raw) - 2 * i - 1))
+    first, second, pos = [], [], 0
+    for seg in header.segments:
+        end = pos + len(seg.text)
+        first.append(Segment(seg.text[:max(0, cut - pos)], seg.style))
+        second.append(Segment(seg.text[max(0, cut + 1 - pos):], seg.style))
+        pos = end
+    return Text(*first), Text(*second)
 
 
 def _standard_header(name: str, attrs: dict, data: pd.DataFrame) -> "Text | None":
@@ -228,6 +278,19 @@ def _within_one(data: pd.DataFrame, names) -> bool:
     return bool((values.dropna().abs() <= 1).all())
 
 
+def _names_in(data: pd.DataFrame) -> set[str]:
+    """The names in the text columns of ``data`` (layer, attribute, covariate names), which a title
+    keeps as written: each value or comma-separated part of a value that is one word (a sentence,
+    such as a note, names nothing)."""
+    names: set[str] = set()
+    for name in data.columns:
+        if not (pd.api.types.is_numeric_dtype(data[name]) or pd.api.types.is_bool_dtype(data[name])):
+            for value in data[name].dropna().unique():
+                names.update(part for part in re.split(r"[,;]\s*", str(value).strip())
+                             if part and not any(c.isspace() for c in part))
+    return names
+
+
 def _empty(series: pd.Series) -> bool:
     return bool(series.map(lambda v: v is None or (isinstance(v, str) and not v.strip())
                            or (isinstance(v, float) and math.isnan(v))).all())
@@ -239,11 +302,13 @@ def columns_for(data: pd.DataFrame) -> list[Column]:
     ``r_normalized``, ``difference`` (unbounded), ``p``, ``p_corr``, ``p_steiger``, ``p_bootstrap``,
     ``n``, ``df``, ``df1``, ``df2``, ... A ``ci_low``/``ci_high`` pair becomes one CI column right
     after the estimate it belongs to (the first of ``r``, ``rho``, ``tau``, partial correlations,
-    ``reliability``, ``icc``, ``difference``; any ``<x>_ci_low``/``<x>_ci_high`` pair after ``x``).
-    Bookkeeping columns (``method``, ``n_pairs``, ``alpha_median``, ``n_splits``, ...) and columns
+    ``reliability``, ``icc``, ``difference``; any ``<x>_ci_low``/``<x>_ci_high`` pair after ``x``)
+    and takes its leading-zero rule (a reliability of .90 has the CI [.80, .96], even where another
+    row's bound lies below −1).
+    Bookkeeping columns (``method``, ``n_pairs``, ``alpha_relative_median``, ``n_splits``, ...) and columns
     with no value stay out (the CSV keeps them); other numeric columns get two decimals with a
     leading zero, other columns are text."""
-    names = [n for n in data.columns if n not in _HIDDEN and not _empty(data[n])]
+    names = [n for n in data.columns if n not in _HIDDEN and not _empty(data[n]) and not _shared_note(data, n)]
     columns: list[Column] = []
     intervals: list[tuple[Column, str | None, int]] = []
     for name in names:
@@ -253,8 +318,11 @@ def columns_for(data: pd.DataFrame) -> list[Column]:
             stem = name[:-4]
             owner = (stem[:-3] if stem.endswith("_ci") and stem[:-3] in names
                      else next((o for o in _CI_OWNERS if o in names), None) if stem == "ci" else None)
-            owner_kind = _kind_of(owner, data[owner]) if owner else "bounded"
-            bounded = owner_kind == "bounded" and _within_one(data, (name, f"{stem}_high"))
+            # an interval is written like its estimate (APA 6.36: no leading zero for a statistic
+            # that cannot exceed 1, bounds beyond 1 in magnitude keep their integer digit anyway);
+            # an interval without an estimate is bounded when all its bounds lie within [-1, 1]
+            bounded = (_kind_of(owner, data[owner]) == "bounded" if owner
+                       else _within_one(data, (name, f"{stem}_high")))
             intervals.append((Column(stem, kind="ci", bounded=bounded), owner, len(columns)))
             continue
         spec = _STAT_COLUMNS.get(name, ())
@@ -269,6 +337,14 @@ def columns_for(data: pd.DataFrame) -> list[Column]:
 # --------------------------------------------------------------------------------------------------
 # notes
 # --------------------------------------------------------------------------------------------------
+def _shared_note(data: pd.DataFrame, name: str) -> str | None:
+    """The text of a ``note`` column that says the same for every row: it belongs in the table note."""
+    if name != "note" or len(data) < 2:
+        return None
+    values = data[name].fillna("").astype(str).str.strip().unique()
+    return values[0] if len(values) == 1 and values[0] else None
+
+
 def general_note(data: pd.DataFrame, columns: list[Column] | None = None) -> Text:
     """The general note: abbreviations of the columns shown, the correction with its family, then the
     methods of the CIs, p values and noise ceilings, read from ``data.attrs["psychoface"]`` (keys:
@@ -316,7 +392,15 @@ def general_note(data: pd.DataFrame, columns: list[Column] | None = None) -> Tex
         sentences.append(Text(f"Noise ceiling: {ceiling}."))
     if "p" in names and "p_corr" not in names and phrase:
         sentences.append(Text(italic("p"), " values are uncorrected for multiple comparisons."))
+    if "note" in data.columns and _shared_note(data, "note"):
+        sentences.append(Text(_sentence_case(_shared_note(data, "note")), "."))
+    sentences += [Text(_sentence_case(line), ".") for line in attrs.get("exclusions") or ()]
     return Text(" ").join(sentences)
+
+
+def _sentence_case(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -372,18 +456,22 @@ class ApaTable:
     :func:`general_note` (pass ``""`` for none, or your own text); ``stars=True`` appends significance
     stars (from ``p_corr`` when present, else ``p``) to the first estimate column and adds the
     probability note. ``ci_level`` (default: ``attrs["ci_level"]``, else .95) labels the CI heading.
+    The title is set in title case (:func:`title_case`) leaving names as written: the text values of
+    ``data`` (layer, attribute, covariate names) and any further ``identifiers`` (e.g. the layers of
+    a comparison whose name columns are not shown).
     """
 
     def __init__(self, data: pd.DataFrame, title: str, columns: list[Column] | None = None,
                  note: "str | Text | None" = None, number: int = 1, *, stars: bool = False,
-                 ci_level: float | None = None):
+                 ci_level: float | None = None, identifiers=()):
         if not isinstance(data, pd.DataFrame):
             raise PsychofaceError(f"ApaTable needs a pandas DataFrame, not {type(data).__name__}")
         if isinstance(number, bool) or not isinstance(number, int) or number < 1:
             raise PsychofaceError(f"table number {number!r} must be a whole number from 1")
         self.data = data
         self.attrs = data.attrs.get("psychoface", {}) or {}
-        self.title = title_case(str(title).strip())
+        extra = [identifiers] if isinstance(identifiers, str) else identifiers
+        self.title = title_case(str(title).strip(), _names_in(data) | {str(n) for n in extra})
         self.columns = columns_for(data) if columns is None else list(columns)
         self.number = number
         self.ci_level = ci_level if ci_level is not None else (self.attrs.get("ci_level") or 0.95)
@@ -477,22 +565,11 @@ class ApaTable:
 
     # -- renderers -----------------------------------------------------------------------------------
     def to_terminal(self):
-        """A :class:`rich.table.Table`: horizontal rules only, bold number, italic title, notes below."""
-        from rich import box
-        from rich.table import Table
-        from rich.text import Text as RichText
-
-        title = RichText.assemble((f"Table {self.number}", "bold"), "\n", (self.title, "italic"))
-        caption = RichText("\n").join(to_rich(n) for n in self.notes()) if self.notes() else None
-        table = Table(title=title, caption=caption, title_justify="left", caption_justify="left",
-                      box=box.HORIZONTALS, show_edge=True, header_style="", title_style="",
-                      caption_style="", pad_edge=False)
-        for header, numeric in zip(self.headers(), self._numeric()):
-            table.add_column(to_rich(header), justify="right" if numeric else "left",
-                             no_wrap=numeric)
-        for row in self._cells:
-            table.add_row(*(to_rich(c) for c in row))
-        return table
+        """A rich renderable: bold number, italic title, horizontal rules only, notes below, laid out
+        for the console's width when printed (:func:`_terminal_layout`): numbers and row labels are
+        never cut or wrapped, headings wrap only between words, and a table too wide for the console
+        is split into panels that repeat the row-label columns ("Table 1 (continued)")."""
+        return _TerminalTable(self)
 
     def __rich__(self):
         return self.to_terminal()
@@ -511,8 +588,29 @@ class ApaTable:
     def to_latex(self) -> str:
         """A ``table`` with booktabs rules (``\\toprule``, ``\\midrule``, ``\\bottomrule``) in a
         ``threeparttable`` whose ``tablenotes`` hold the notes. Needs :data:`LATEX_PREAMBLE` (the apa7
-        class styles the caption by itself)."""
-        spec = "".join("c" if n else "l" for n in self._numeric())
+        class styles the caption by itself).
+
+        Kept within the text block without scaling: no outer column padding (``@{}``); a table of more
+        than :data:`LATEX_SMALL_FROM` columns (and its notes) in ``\\footnotesize`` with 4 pt column
+        padding; a numeric column's multi-word heading wider than its cells stacked on two lines; a
+        text column with cells longer than :data:`LATEX_WRAP_FROM` characters wrapped ragged right
+        in a ``tabularx`` as wide as the text; URLs in the notes in ``\\url`` (which breaks them)."""
+        numeric = self._numeric()
+        headers = self.headers()
+        longest = [max((len(row[j].plain) for row in self._cells), default=0) for j in range(len(numeric))]
+        wrap = [not n and m > LATEX_WRAP_FROM for n, m in zip(numeric, longest)]
+        spec = "".join("c" if n else ">{\\raggedright\\arraybackslash}X" if w else "l"
+                       for n, w in zip(numeric, wrap))
+        env, width = ("tabularx", "{\\linewidth}") if any(wrap) else ("tabular", "")
+        begin, end = f"\\begin{{{env}}}{width}{{@{{}}{spec}@{{}}}}", f"\\end{{{env}}}"
+        heads = []
+        for header, is_numeric, m in zip(headers, numeric, longest):
+            lines = _two_lines(header) if is_numeric and len(header.plain) > m else None
+            heads.append(header.render("latex") if lines is None else
+                         "\\begin{tabular}[b]{@{}c@{}}" + "\\\\".join(t.render("latex") for t in lines)
+                         + "\\end{tabular}")
+        size = (["\\footnotesize", "\\setlength{\\tabcolsep}{4pt}"] if len(numeric) > LATEX_SMALL_FROM
+                else [])
         slug = re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-") or str(self.number)
         lines = [
             "% needs " + LATEX_PREAMBLE.replace("\n", "\n% "),
@@ -521,15 +619,16 @@ class ApaTable:
             "\\begin{threeparttable}",
             f"\\caption{{{latex_escape(self.title)}}}",
             f"\\label{{tab:{slug}}}",
-            f"\\begin{{tabular}}{{{spec}}}",
+            *size,
+            begin,
             "\\toprule",
-            " & ".join(h.render("latex") for h in self.headers()) + " \\\\",
+            " & ".join(heads) + " \\\\",
             "\\midrule",
         ]
         lines += [" & ".join(c.render("latex") for c in row) + " \\\\" for row in self._cells]
-        lines += ["\\bottomrule", "\\end{tabular}"]
+        lines += ["\\bottomrule", end]
         if self.notes():
-            lines += ["\\begin{tablenotes}[flushleft]", "\\small"]
+            lines += ["\\begin{tablenotes}[flushleft]", size[0] if size else "\\small"]
             lines += [f"\\item[] {n.render('latex')}" for n in self.notes()]
             lines.append("\\end{tablenotes}")
         lines += ["\\end{threeparttable}", "\\end{table}"]
@@ -561,9 +660,17 @@ class ApaTable:
         """Write the table into Word: ``target`` a path (a new document in Times New Roman 12 pt,
         written atomically; returns the path) or a :class:`docx.document.Document` (appended in the
         document's own font; returns the document). "Table 1" bold, the title italic, horizontal
-        borders only at the top, under the headings and at the bottom, then the notes."""
+        borders only at the top, under the headings and at the bottom, then the notes.
+
+        Column widths are fixed (LibreOffice lays out by the grid, whatever Word's autofit would do)
+        and fitted by :func:`_docx_fit`: no column is narrower than its widest number or its longest
+        heading word, so headings wrap only between words. A table that does not fit the text width
+        gets narrower cell margins (0.04 in instead of Word's 0.08 in), then a smaller size, down to
+        10 pt; then a landscape page (a section of its own in an existing document, portrait again
+        after it), down to 8 pt; only a table too wide even then is shrunk in proportion."""
         import docx
         from docx.document import Document as DocxDocument
+        from docx.enum.section import WD_ORIENT, WD_SECTION
         from docx.enum.table import WD_TABLE_ALIGNMENT
         from docx.enum.text import WD_ALIGN_PARAGRAPH
         from docx.shared import Inches, Pt, Twips
@@ -585,6 +692,44 @@ class ApaTable:
             raise PsychofaceError(
                 f"to_docx needs a file path or a python-docx Document, not {type(target).__name__}"
             )
+        numeric = self._numeric()
+        headers = self.headers()
+        section = document.sections[-1]
+        base = document.styles["Normal"].font.size
+        base = base.pt if base else 12.0
+        margins = section.left_margin + section.right_margin
+        portrait = section.page_width <= section.page_height
+        options = [(False, (section.page_width - margins) // 635, 10)]
+        if portrait:  # the text width of the page turned, same margins
+            options.append((True, (section.page_height - margins) // 635, 8))
+        plan = None
+        for landscape, available, smallest in options:
+            size = base
+            while plan is None and size >= smallest:
+                for margin in _DOCX_CELL_MARGINS:
+                    widths = _docx_fit(headers, self._cells, numeric, size, margin, available)
+                    if widths is not None:
+                        plan = landscape, size, margin, widths
+                        break
+                size -= 1
+            if plan is not None:
+                break
+        if plan is None:  # too wide even turned and at the smallest size: shrink in proportion
+            landscape, available, size = options[-1]
+            margin = _DOCX_CELL_MARGINS[-1]
+            minimum, _ = _docx_columns(headers, self._cells, numeric, size, margin)
+            plan = landscape, size, margin, [int(m * available / sum(minimum)) for m in minimum]
+        landscape, size, margin, widths = plan
+
+        def orient(sec, turned: bool) -> None:
+            width, height = sorted((sec.page_width, sec.page_height), reverse=turned)
+            sec.orientation = WD_ORIENT.LANDSCAPE if turned else WD_ORIENT.PORTRAIT
+            sec.page_width, sec.page_height = width, height
+
+        own_section = landscape and (path is None)
+        if landscape:
+            orient(document.add_section(WD_SECTION.NEW_PAGE) if own_section else section, True)
+
         number = document.add_paragraph()
         add_runs(number, f"Table {self.number}", bold=True)
         title = document.add_paragraph()
@@ -594,23 +739,12 @@ class ApaTable:
             p.paragraph_format.space_after = Pt(0)
         title.paragraph_format.space_after = Pt(6)
 
-        numeric = self._numeric()
-        headers = self.headers()
         table = document.add_table(rows=len(self._cells) + 1, cols=len(self.columns))
         table.alignment = WD_TABLE_ALIGNMENT.LEFT
         table.autofit = False  # fixed layout: the fitted widths below hold in Word and LibreOffice
         _docx_table_borders(table)
-        section = document.sections[-1]
-        available = (section.page_width - section.left_margin - section.right_margin) // 635
-        base = document.styles["Normal"].font.size
-        base = base.pt if base else 12.0
-        # a table too wide for the text block is set smaller, down to 10 pt, before any heading wraps
-        # inside a word
-        size = base
-        while size > 10 and sum(_docx_widths(headers, self._cells, size, 0)) > available:
-            size -= 1
+        _docx_cell_margins(table, margin)
         cell_size = Pt(size) if size != base else None
-        widths = _docx_widths(headers, self._cells, size, available)
         for j, width in enumerate(widths):
             table.columns[j].width = Twips(width)
             for cell in table.columns[j].cells:
@@ -631,6 +765,8 @@ class ApaTable:
             paragraph = document.add_paragraph()
             paragraph.paragraph_format.space_before = Pt(6)
             add_runs(paragraph, note)
+        if own_section:  # what follows the table is portrait again
+            orient(document.add_section(WD_SECTION.NEW_PAGE), False)
         if path is None:
             return document
         buffer = io.BytesIO()
@@ -648,15 +784,115 @@ class ApaTable:
         return text
 
 
+#: Terminal layout: a cell's right padding and the blank column separator; the two table edges.
+_TERM_GAP, _TERM_EDGES = 2, 2
+#: A wrapped text column (a note) keeps at least this many characters.
+_TERM_TEXT_MIN = 16
+#: Row labels are cut (…) only when one column beside them would not fit otherwise, and to no fewer
+#: characters than this.
+_TERM_LABEL_MIN = 12
+
+
+def _stub_columns(numeric: list[bool]) -> list[int]:
+    """The row-label columns: the leading text columns (only the first when all are text)."""
+    stub = list(itertools.takewhile(lambda j: not numeric[j], range(len(numeric))))
+    return stub[:1] if len(stub) == len(numeric) else stub
+
+
+def _terminal_layout(headers: list[str], cells: list[list[str]], numeric: list[bool],
+                     width: int) -> list[tuple[list[int], list[int]]]:
+    """Columns and their widths (characters) for a console ``width`` characters wide: a list of
+    panels, each ``(column indices, widths)``; one panel when the table fits.
+
+    Every column first gets its natural width (widest cell, heading on one line). When the table is
+    wider than the console, numeric headings wrap between words (a numeric column stays as wide as
+    its widest cell and its longest heading word), then other text columns wrap (down to their
+    longest heading word or ``_TERM_TEXT_MIN``). When that is not enough, the other columns are
+    dealt, in order, into panels that each repeat the row labels (the leading text columns, never
+    wrapped); only a panel of one column that still does not fit cuts its labels, down to
+    ``_TERM_LABEL_MIN``."""
+    from rich.cells import cell_len
+
+    n = len(headers)
+    body = [max((cell_len(row[j]) for row in cells), default=0) for j in range(n)]
+    natural = [max(body[j], cell_len(headers[j]), 1) for j in range(n)]
+    heading_word = [max((cell_len(w) for w in h.split()), default=0) for h in headers]
+    stub = _stub_columns(numeric)
+    minimum = [max(body[j], heading_word[j]) if numeric[j]
+               else max(heading_word[j], min(natural[j], _TERM_LABEL_MIN if j in stub else _TERM_TEXT_MIN))
+               for j in range(n)]
+    wrapping = ([j for j in range(n) if numeric[j]],
+                [j for j in range(n) if not numeric[j] and j not in stub])
+
+    def fit(columns: list[int], cut_labels: bool = False) -> list[int] | None:
+        widths = {j: natural[j] for j in columns}
+        excess = sum(widths.values()) + _TERM_GAP * (len(columns) - 1) + _TERM_EDGES - width
+        for group in wrapping + ((stub,) if cut_labels else ()):
+            while excess > 0:
+                slack = [j for j in group if j in widths and widths[j] > minimum[j]]
+                if not slack:
+                    break
+                widest = max(slack, key=lambda j: widths[j])  # water-filling: narrow the widest
+                widths[widest] -= 1
+                excess -= 1
+        return None if excess > 0 else [widths[j] for j in columns]
+
+    every = list(range(n))
+    if fit(every) is not None:
+        return [(every, fit(every))]
+    panels: list[list[int]] = [[]]
+    for j in (j for j in every if j not in stub):
+        if panels[-1] and fit(stub + panels[-1] + [j]) is None:
+            panels.append([])
+        panels[-1].append(j)
+    return [(stub + cols, fit(stub + cols) or fit(stub + cols, cut_labels=True)
+             or [minimum[j] for j in stub + cols]) for cols in panels]
+
+
+class _TerminalTable:
+    """An :class:`ApaTable` as a rich renderable, laid out at print time for the console's width."""
+
+    def __init__(self, table: "ApaTable"):
+        self.table = table
+
+    def __rich_console__(self, console, options):
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text as RichText
+
+        apa = self.table
+        headers, numeric = apa.headers(), apa._numeric()
+        panels = _terminal_layout([h.plain for h in headers], [[c.plain for c in row] for row in apa._cells],
+                                  numeric, options.max_width)
+        stub = _stub_columns(numeric)
+        yield RichText.assemble((f"Table {apa.number}", "bold"), "\n", (apa.title, "italic"))
+        for k, (columns, widths) in enumerate(panels):
+            if k:
+                yield RichText("")
+                yield RichText(f"Table {apa.number} (continued)", "bold")
+            table = Table(box=box.HORIZONTALS, show_edge=True, header_style="", padding=(0, 1, 0, 0),
+                          pad_edge=False)
+            for j, width in zip(columns, widths):
+                label = j in stub
+                table.add_column(to_rich(headers[j]), justify="right" if numeric[j] else "left",
+                                 width=width, no_wrap=label, overflow="ellipsis" if label else "fold")
+            for row in apa._cells:
+                table.add_row(*(to_rich(row[j]) for j in columns))
+            yield table
+        for note in apa.notes():
+            yield to_rich(note)
+
+
 def apa_table_for(df: pd.DataFrame, title: str | None = None, number: int = 1, *,
-                  stars: bool = False) -> ApaTable:
+                  stars: bool = False, identifiers=()) -> ApaTable:
     """An :class:`ApaTable` for an analysis result: columns from psychoface's column names
     (:func:`columns_for`: bookkeeping and empty columns left out, the CSV keeps them), the general
-    note from ``df.attrs["psychoface"]``, and a title from its ``analysis`` when none is given."""
+    note from ``df.attrs["psychoface"]``, and a title from its ``analysis`` when none is given
+    (names in it kept as written: the data's text values and ``identifiers``)."""
     attrs = df.attrs.get("psychoface", {}) or {}
     if title is None:
         title = _DEFAULT_TITLES.get(analysis_kind(attrs), "Results")
-    return ApaTable(df, title, number=number, stars=stars)
+    return ApaTable(df, title, number=number, stars=stars, identifiers=identifiers)
 
 
 _DEFAULT_TITLES = {
@@ -715,6 +951,22 @@ def _docx_table_borders(table) -> None:
                                       "tblDescription"))
 
 
+def _docx_cell_margins(table, margin: int) -> None:
+    """Left and right cell margins of ``margin`` twips, none at top and bottom, for the whole table."""
+    from docx.oxml import OxmlElement
+
+    tbl_pr = table._tbl.tblPr
+    for old in tbl_pr.findall(_w("tblCellMar")):
+        tbl_pr.remove(old)
+    margins = OxmlElement("w:tblCellMar")
+    for edge in ("top", "left", "bottom", "right"):
+        el = OxmlElement(f"w:{edge}")
+        el.set(_w("w"), str(margin if edge in ("left", "right") else 0))
+        el.set(_w("type"), "dxa")
+        margins.append(el)
+    _insert_ordered(tbl_pr, margins, ("tblLook", "tblCaption", "tblDescription"))
+
+
 def _docx_cell_bottom_rule(cell) -> None:
     """A rule under a heading cell."""
     from docx.oxml import OxmlElement
@@ -735,46 +987,97 @@ def _docx_repeat_header(row) -> None:
     _insert_ordered(tr_pr, header, ("tblCellSpacing", "jc", "hidden"))
 
 
-def _em(text: str) -> float:
-    """Approximate width of ``text`` in ems in a Times-like serif (digits are half an em)."""
-    width = 0.0
-    for c in text:
-        if c.isdigit() or c in "*_":
-            width += 0.5
-        elif c.isspace() or c in ".,;:'|":
-            width += 0.25
-        elif c in "ijlrtf":
-            width += 0.3
-        elif c in "[]()":
-            width += 0.33
-        elif c.isupper() or c in "mw−<>=+—":
-            width += 0.72
-        else:
-            width += 0.45
-    return width
+#: Advance widths (thousandths of an em) of printable ASCII, U+0020 to U+007E, in Times: the larger of
+#: Times-Roman and Times-Italic in Adobe's core-font metrics (ptmr8a.afm, ptmri8a.afm), which Times
+#: New Roman and Liberation Serif share.
+_TIMES_WIDTHS = (
+    250, 333, 420, 500, 500, 833, 778, 333, 333, 333, 500, 675, 250, 333, 250, 278, 500, 500, 500, 500,
+    500, 500, 500, 500, 500, 500, 333, 333, 675, 675, 675, 500, 921, 722, 667, 667, 722, 611, 611, 722,
+    722, 333, 444, 722, 611, 889, 722, 722, 611, 722, 667, 556, 611, 722, 722, 944, 722, 722, 611, 389,
+    278, 389, 469, 500, 333, 500, 500, 444, 500, 444, 333, 500, 500, 278, 278, 500, 278, 778, 500, 500,
+    500, 500, 389, 389, 278, 500, 500, 722, 500, 500, 444, 480, 275, 480, 541,
+)
+#: Other characters psychoface writes (Times New Roman); any other character counts 0.65 em.
+_OTHER_WIDTHS = {"\u2212": 564, "\u00d7": 564, "\u00b1": 564, "\u2014": 1000, "\u2013": 500,
+                 "\u2026": 1000, "\u2264": 549, "\u2265": 549, "\u221e": 713}
+#: Word and LibreOffice set super- and subscripts at about two thirds of the font size.
+_SCRIPT_SCALE = 0.67
+#: Left and right cell margins in twips: Word's default 0.08 in, then 0.04 in for a tight table.
+_DOCX_CELL_MARGINS = (115, 58)
+#: Air beyond the estimated text width in a cell, in ems.
+_DOCX_AIR = 0.25
 
 
-def _docx_widths(headers: list[Text], rows: list[list[Text]], font_pt: float,
-                 available: int) -> list[int]:
-    """Column widths in twips fitted to the content: the widest cell, or the widest word of the
-    heading (headings may wrap between words). When the table would exceed the text width, heading
-    slack goes first, then all columns shrink in proportion. Widths must be explicit: LibreOffice
-    lays out by the grid, whatever Word's autofit would do."""
-    twips_per_em = font_pt * 20
-    padding = 2 * 115 + twips_per_em * 0.25  # Word's default cell margins and a quarter em of air
-    cells = [max((_em(row[j].plain) for row in rows), default=0.0) * twips_per_em + padding
-             for j in range(len(headers))]
-    words = [max((_em(w) for w in h.plain.split()), default=0.0) * twips_per_em + padding
-             for h in headers]
-    widths = [max(c, w) for c, w in zip(cells, words)]
-    excess = sum(widths) - available
-    if available > 0 and excess > 0:  # available = 0: the natural widths
-        slack = [w - c for w, c in zip(widths, cells)]
-        if sum(slack) >= excess:
-            widths = [w - excess * s / sum(slack) for w, s in zip(widths, slack)]
-        else:
-            widths = [c * available / sum(cells) for c in cells]
-    return [int(w) for w in widths]
+def _em(text: "Text | str") -> float:
+    """Width of ``text`` in ems in Times New Roman (scripts at two thirds of the size)."""
+    total = 0.0
+    for seg in Text(text).segments:
+        width = sum(_TIMES_WIDTHS[ord(c) - 32] if " " <= c <= "~" else _OTHER_WIDTHS.get(c, 650)
+                    for c in seg.text)
+        total += width * (_SCRIPT_SCALE if seg.style in ("sup", "sub") else 1.0)
+    return total / 1000
+
+
+def _words(text: Text) -> list[Text]:
+    """The words of ``text`` (split at white space, styles kept: ``p`` + subscript ``Holm`` is one)."""
+    words: list[Text] = []
+    current: list[Segment] = []
+    for seg in text.segments:
+        for part in re.split(r"(\s+)", seg.text):
+            if part.isspace():
+                if current:
+                    words.append(Text(*current))
+                current = []
+            elif part:
+                current.append(Segment(part, seg.style))
+    if current:
+        words.append(Text(*current))
+    return words
+
+
+def _docx_columns(headers: list[Text], rows: list[list[Text]], numeric: list[bool],
+                  font_pt: float, margin: int) -> tuple[list[float], list[float]]:
+    """Each column's minimum and natural width in twips at ``font_pt``: the minimum holds the longest
+    heading word and the widest number (a text column: its longest word), the natural width its
+    widest cell and the heading on one line; both with the cell margins (``margin`` twips on each
+    side) and a quarter em of air."""
+    twips = font_pt * 20
+
+    def width(text: Text) -> float:
+        return (_em(text) + _DOCX_AIR) * twips + 2 * margin
+
+    empty = width(Text())
+    minimum, natural = [], []
+    for j, header in enumerate(headers):
+        cells = [row[j] for row in rows]
+        full = max((width(c) for c in cells), default=empty)
+        word = max((width(w) for c in cells for w in _words(c)), default=empty)
+        head = max((width(w) for w in _words(header)), default=empty)
+        minimum.append(max(head, full if numeric[j] else word))
+        natural.append(max(minimum[-1], full, width(header)))
+    return minimum, natural
+
+
+def _docx_fit(headers: list[Text], rows: list[list[Text]], numeric: list[bool], font_pt: float,
+              margin: int, available: int) -> list[int] | None:
+    """Column widths in twips within ``available`` twips at ``font_pt``, or None when the minima
+    (:func:`_docx_columns`) do not fit. Every column gets its minimum; the rest of the text width
+    goes to the text columns first, up to their natural widths (labels and notes unwrapped), then to
+    the numeric columns (headings on one line); what is still left stays outside the table."""
+    minimum, natural = _docx_columns(headers, rows, numeric, font_pt, margin)
+    spare = available - sum(minimum) - len(minimum)  # a twip a column for rounding up
+    if spare < 0:
+        return None
+    widths = list(minimum)
+    for group in ([j for j, n in enumerate(numeric) if not n], [j for j, n in enumerate(numeric) if n]):
+        wanted = {j: natural[j] - widths[j] for j in group}
+        total = sum(wanted.values())
+        if total > 0:
+            share = min(1.0, spare / total)
+            for j in group:
+                widths[j] += wanted[j] * share
+            spare -= total * share
+    return [math.ceil(w) for w in widths]
 
 
 def _docx_fill(cell, text: Text, alignment, size=None) -> None:
