@@ -6,6 +6,7 @@ user may write by hand; both must read well.
 """
 
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -16,15 +17,18 @@ from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import MINUS
 from psychoface.reports.text import (
     REFERENCES,
+    citations,
     correction_phrase,
     correlation_sentence,
     dependent_correlation_sentence,
+    describe,
     icc_sentence,
     methods_paragraph,
     paired_difference_sentence,
     prediction_sentence,
     references,
     reliability_sentence,
+    resolution_note,
     rsa_sentence,
     sentences,
     stat_clause,
@@ -172,7 +176,7 @@ def test_unit_summary_sentence():
            "proportion": 312 / 4096, "max_abs_r": 0.413}
     assert unit_summary_sentence(row, CORRELATE).plain == (
         "Of 4,096 units, 312 (7.6%) correlated with mean trustworthy ratings at α = .05 (corrected by "
-        "max-T (family-wise) across all non-constant units of the layer, per attribute); the largest "
+        "max-T [family-wise] across all non-constant units of the layer, per attribute); the largest "
         "|r| was .41.")
 
 
@@ -251,7 +255,7 @@ def test_methods_paragraph_states_every_parameter():
         "224 × 224 pixels, and normalized with channel means (0.485, 0.456, 0.406) and standard "
         "deviations (0.229, 0.224, 0.225)", "averaged over spatial positions",
         "two halves 100 times", "Spearman–Brown formula (Brown, 1910; Spearman, 1910)",
-        "the noise ceiling of each attribute was the square root of this reliability",
+        "the noise ceiling of each attribute was the square root of this reliability (Spearman, 1904)",
         "Inference: confidence intervals (95%) from percentile bootstrap over stimuli (5,000 "
         "resamples; Efron & Tibshirani, 1993).",
         "Intraclass correlations (ICC2 and ICC2k) followed Shrout and Fleiss (1979)",
@@ -259,11 +263,12 @@ def test_methods_paragraph_states_every_parameter():
         "ridge regression (Hoerl & Kennard, 1970) in 5-fold cross-validation",
         "7 values from 10⁻³ to 10³ by 5-fold cross-validation within each training set",
         "standardized with statistics of the training folds only",
-        "p values from refitting permutation (1,000 permutations; computed as (b + 1)/(N + 1); "
-        "Phipson & Smyth, 2010), Holm-corrected (Holm, 1979) across attributes",
+        "p values from refitting permutation (1,000 permutations; Phipson & Smyth, 2010), computed as "
+        "(b + 1)/(N + 1), Holm-corrected (Holm, 1979) across attributes",
         "(RDMs; Kriegeskorte et al., 2008)", "correlation distance between stimuli",
         "rating RDMs with euclidean distance", "Kendall's τ_A (Nili et al., 2014)",
-        "partialling out the pixel RDM", "Mantel tests (Mantel, 1967)",
+        "Partial RSA controlled for the pixel RDM: each layer RDM was correlated with each rating RDM "
+        "after both were regressed on the covariate RDM", "Mantel tests (Mantel, 1967)",
         "percentile bootstrap over stimuli (pairs of a stimulus with its own copy dropped; 5,000 "
         "resamples)", "p values from Mantel permutation of stimulus labels, (b+1)/(N+1) (10,000 "
         "permutations), Holm-corrected across 2 layers × 34 rating RDMs",
@@ -297,14 +302,31 @@ def test_methods_paragraph_from_a_store_manifest():
         "(classifier.4) in one forward pass per image.")
 
 
+def _citations_in(*texts) -> set[tuple[str, str]]:
+    """(first author, year) of every in-text citation, parenthetical "(Smouse, Long & Sokal, 1986;
+    10,000 permutations)" or narrative "Shrout and Fleiss (1979)", "Williams's (1959)": a reference
+    scanner written apart from the module's."""
+    found = set()
+    for text in texts:
+        plain = text.plain if hasattr(text, "plain") else str(text)
+        for group in re.findall(r"[(\[]([^()\[\]]*\d{4}[^()\[\]]*)[)\]]", plain):
+            for piece in group.split(";"):
+                m = re.match(r"\s*([A-Z][\w-]*)\b.*?,\s(\d{4})\s*$", piece)
+                if m:
+                    found.add(m.groups())
+        found |= set(re.findall(r"\b([A-Z][\w-]*)(?:'s|')? (?:and [A-Z][\w-]* |et al\. )?\((\d{4})\)", plain))
+    return found
+
+
+def _listed(refs) -> set[tuple[str, str]]:
+    return {(r.plain.split(",")[0], re.search(r"\((\d{4})\)", r.plain).group(1)) for r in refs}
+
+
 def test_every_citation_has_its_reference_and_vice_versa():
     text = methods_paragraph(PARAMS).plain
     refs = references(PARAMS)
-    cited = {r.cite for r in REFERENCES.values() if r.cite in text or r.narrative in text
-             or r.narrative.replace(" (", "'s (") in text}
-    listed = {key for key, r in REFERENCES.items() if r.entry in refs}
-    assert {REFERENCES[k].cite for k in listed} == cited
-    assert len(refs) == len(cited) == 19
+    assert _listed(refs) == _citations_in(text)
+    assert len(refs) == 20
     plain = [r.plain for r in refs]
     assert plain == sorted(plain, key=str.lower)  # alphabetical by first author
     holm = next(r for r in refs if r.plain.startswith("Holm"))
@@ -312,6 +334,215 @@ def test_every_citation_has_its_reference_and_vice_versa():
         "Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian "
         "Journal of Statistics, 6*(2), 65–70.")
     assert all(re.search(r"\(\d{4}\)\.", r) for r in plain)
+    smouse = REFERENCES["smouse1986"].entry.render("markdown")
+    assert smouse == ("Smouse, P. E., Long, J. C., & Sokal, R. R. (1986). Multiple regression and correlation "
+                      "extensions of the Mantel test of matrix correspondence. *Systematic Zoology, 35*(4), "
+                      "627–632. https://doi.org/10.2307/2413122")
+    assert REFERENCES["spearman1904"].entry.render("markdown") == (
+        "Spearman, C. (1904). The proof and measurement of association between two things. *The American "
+        "Journal of Psychology, 15*(1), 72–101. https://doi.org/10.2307/1412159")
+
+
+def test_citations_in_notes_and_sentences_join_the_reference_list():
+    # both in-text forms of a three-author work find the one entry
+    for form in ("(Smouse, Long & Sokal, 1986)", "(Smouse et al., 1986; 999 permutations)", "[Smouse et al., 1986]"):
+        assert citations(f"p values: Mantel permutation, covariates fixed {form}.") == (["smouse1986"], [])
+    assert citations("Williams' (1959) t and Shrout and Fleiss (1979), (Doe, 2001)") == (
+        ["williams1959", "shrout1979"], ["Doe, 2001"])
+    note = "Noise ceiling: sqrt(reliability) (Spearman, 1904); undefined for reliability <= 0."
+    assert "Spearman, C. (1904)" not in [r.plain[:19] for r in references({"seed": 0})]
+    assert any(r.plain.startswith("Spearman, C. (1904)") for r in references({"seed": 0}, [note]))
+
+
+def test_every_citation_of_psychoface_analyses_has_an_entry():
+    """The method strings psychoface's analyses write (table notes, sentences, methods paragraph) cite
+    only works of the reference list."""
+    import numpy as np
+
+    from psychoface.analyses.correlate import correlate_units
+    from psychoface.analyses.rdm import layer_rdm, rating_rdms
+    from psychoface.analyses.reliability import icc, split_half_reliability
+    from psychoface.analyses.rsa import compare_layers, partial_rsa, rsa
+    from psychoface.reports.tables import apa_table_for
+
+    rng = np.random.default_rng(0)
+    ids = [str(i) for i in range(10)]
+    trials = pd.DataFrame([{"stimulus": s, "attribute": a, "rater": str(k), "rating": rng.normal()}
+                           for s in ids for a in ("happy", "smart") for k in range(4)])
+    means = trials.groupby(["stimulus", "attribute"])["rating"].mean().unstack().loc[ids]
+    X = rng.normal(size=(10, 6))
+    layers = {"a": layer_rdm(X, ids, name="a"), "b": layer_rdm(X[:, :3], ids, name="b")}
+    ratings = rating_rdms(means)
+    pixels = {"pixels": layer_rdm(rng.normal(size=(10, 4)), ids, name="pixels")}
+    frames = [
+        split_half_reliability(trials, n_splits=5, n_bootstrap=20),
+        icc(trials),
+        rsa(layers, ratings, n_permutations=19, n_bootstrap=20),
+        partial_rsa(layers, ratings, pixels, n_permutations=19, n_bootstrap=20),
+        compare_layers(layers["a"], layers["b"], ratings["happy"], n_bootstrap=20),
+        correlate_units(X, means, n_permutations=19)[0],
+    ]
+    params = {**PARAMS, "analyses": [f.attrs["psychoface"] for f in frames]}
+    texts = [methods_paragraph(params)]
+    for frame in frames:
+        texts += apa_table_for(frame).notes() + describe(frame, 1)
+    cited = _citations_in(*texts)
+    assert {("Smouse", "1986"), ("Spearman", "1904"), ("McGraw", "1996")} <= cited
+    assert cited <= _listed(references(params, texts[1:]))
+    assert citations(*texts)[1] == []
+
+
+def test_nested_parentheses_become_brackets():
+    attrs = {**PREDICT, "family": "170 tests (5 layers x 34 attributes)"}
+    text = prediction_sentence(ROW, attrs).plain
+    assert "(Holm-corrected across 170 tests [5 layers × 34 attributes])" in text
+    rsa = rsa_sentence({"layer": "fc7", "attribute": "smart", "rho": 0.2, "p": 0.01, "p_corr": 0.02},
+                       {**RSA, "family": "68 tests (2 layers x 34 rating RDMs)"}).plain
+    assert rsa.endswith("(Mantel test, 10,000 permutations; Holm-corrected across 68 tests "
+                        "[2 layers × 34 rating RDMs]).")
+    for sentence in (text, rsa):
+        assert not re.search(r"\([^()]*\(", sentence.replace("r(498)", "r"))
+
+
+# -- long tables in words -----------------------------------------------------------------------------
+def _profile(n_attributes=8, layers=("conv5", "fc7"), n_perm=1000, p_corr=None):
+    """A predict layer profile: r of attribute j from layer i, Holm within each layer."""
+    rows = []
+    for i, layer in enumerate(layers):
+        for j in range(n_attributes):
+            r = round(0.2 + 0.07 * j + 0.05 * i - (0.3 if (i, j) == (1, 0) else 0), 4)
+            rows.append({"layer": layer, "attribute": f"attr{j}", "n": 500, "r": r, "ci_low": r - 0.05,
+                         "ci_high": r + 0.05, "p": 1 / (n_perm + 1),
+                         "p_corr": p_corr(i, j) if p_corr else n_attributes / (n_perm + 1),
+                         "noise_ceiling": 0.9, "r_normalized": r / 0.9})
+    df = pd.DataFrame(rows)
+    df.attrs["psychoface"] = {**PREDICT, "n_permutations": n_perm,
+                              "family": f"{n_attributes} attributes, within each layer"}
+    return df
+
+
+def test_long_tables_are_summarised_with_the_best_and_worst_attribute():
+    df = _profile(p_corr=lambda i, j: 0.2 if j == 0 else 0.008)
+    out = describe(df, 2)
+    assert len(out) == 2
+    best = {a: g.loc[g["r"].idxmax()] for a, g in df.groupby("attribute")}
+    top = max(best.values(), key=lambda row: row["r"])
+    low = min(best.values(), key=lambda row: row["r"])
+    assert (top["attribute"], top["layer"], low["attribute"], low["layer"]) == ("attr7", "fc7", "attr0", "conv5")
+    middle = sorted(row["r"] for row in best.values())[3:5]
+    median = float(Decimal(repr(float(sum(middle) / 2))).quantize(Decimal("0.01"), ROUND_HALF_UP))  # APA rounding
+    assert out[0].plain == (
+        "Across the 8 attributes, cross-validated ridge predictions from each attribute's most accurate layer "
+        f"correlated most strongly with mean attr7 ratings (layer fc7), r(498) = {top['r']:.2f}".replace("0.", ".")
+        + f", 95% CI [{top['r'] - 0.05:.2f}, {top['r'] + 0.05:.2f}]".replace("0.", ".")
+        + ", p = .008, and least with mean attr0 ratings (layer conv5), r(498) = .20, 95% CI [.15, .25], "
+        "p = .200 (Holm-corrected across 8 attributes, within each layer).")
+    n_sig = int((df["p_corr"] < 0.05).sum())
+    assert out[1].plain == (f"The median of these correlations was {median:.2f}".replace("0.", ".")
+                            + f"; after Holm correction, {n_sig} of the 16 layer–attribute correlations "
+                            "in Table 2 were significant at α = .05.")
+    assert "*r*(498) = .74" in out[0].render("markdown")  # APA typography through the rule engine
+    # a short table (at most six attributes) keeps one sentence per attribute
+    short = _profile(n_attributes=5)
+    assert [s.plain.split(",")[0] for s in describe(short, 2)] == [
+        f"Cross-validated ridge predictions from {'conv5' if j == 0 else 'fc7'} correlated with mean attr{j} "
+        "ratings" for j in range(5)]
+
+
+def test_summaries_of_rsa_reliability_differences_and_units():
+    rows = [{"layer": "fc7", "attribute": f"a{j}", "covariates": "pixels", "n": 100,
+             "partial_rho": 0.1 * j - 0.2, "ci_low": 0.1 * j - 0.3, "ci_high": 0.1 * j - 0.1,
+             "p": 0.001, "p_corr": 0.007} for j in range(7)]
+    partial = pd.DataFrame(rows)
+    partial.attrs["psychoface"] = {**RSA, "analysis": "partial_rsa", "family": "1 layer x 7 rating RDMs"}
+    first, second = describe(partial, 5)
+    assert first.plain == (
+        "Across the 7 rating RDMs and controlling for the pixels RDM, the fc7 RDM correlated most strongly "
+        "with the a6 rating RDM, partial ρ = .40, 95% CI [.30, .50], p = .007, and least with the a0 rating RDM, "
+        f"partial ρ = {MINUS}.20, 95% CI [{MINUS}.30, {MINUS}.10], p = .007 (Mantel tests, 10,000 "
+        "permutations; Holm-corrected across 1 layer × 7 rating RDMs).")
+    assert second.plain == ("The median correlation was .10; after Holm correction, all 7 RDM correlations in "
+                            "Table 5 were significant at α = .05.")
+    reliability = pd.DataFrame([{"attribute": f"a{j}", "n": 500, "reliability": 0.6 + 0.05 * j,
+                                 "ci_low": 0.5 + 0.05 * j, "ci_high": 0.7 + 0.05 * j,
+                                 "noise_ceiling": (0.6 + 0.05 * j) ** 0.5} for j in range(7)]
+                               + [{"attribute": "flat", "n": 500, "reliability": float("nan"),
+                                   "ci_low": float("nan"), "ci_high": float("nan"), "noise_ceiling": float("nan")}])
+    reliability.attrs["psychoface"] = RELIABILITY
+    first, second = describe(reliability, 1)
+    assert first.plain == (
+        "Across the 8 attributes, the split-half reliability of the mean ratings across 500 faces "
+        "(Spearman–Brown corrected, averaged over 100 random splits) was highest for a6, r_SB = .90, 95% CI "
+        "[.80, 1.00], and lowest for a0, r_SB = .60, 95% CI [.50, .70].")
+    assert second.plain == ("The median reliability was .75, and noise ceilings ranged from .77 to .95; the "
+                            "reliability of 1 attribute could not be estimated (Table 1).")
+    diffs = pd.DataFrame([{"layer_a": "conv5", "layer_b": "fc7", "attribute": f"a{j}", "n": 100,
+                           "rho_a": 0.3, "rho_b": 0.3 - 0.05 * (j - 3), "difference": 0.05 * (j - 3),
+                           "ci_low": 0.05 * (j - 3) - 0.04, "ci_high": 0.05 * (j - 3) + 0.04,
+                           "p": 0.5 if j == 3 else 0.004, "p_corr": 0.5 if j == 3 else 0.024}
+                          for j in range(7)])
+    diffs.attrs["psychoface"] = {"analysis": "compare_layers", "statistic": "rho", "n_bootstrap": 5000,
+                                 "correction": "holm", "family": "7 attributes"}
+    first, second = describe(diffs, 6)
+    assert first.plain.startswith(
+        "Across the 7 attributes, the difference between conv5 and fc7 in their RDM correlation with the "
+        "rating RDM was largest for a6, Δρ = 0.15, 95% CI [0.11, 0.19], p = .024, and smallest for a0, "
+        f"Δρ = {MINUS}0.15, 95% CI [{MINUS}0.19, {MINUS}0.11], p = .024 (paired bootstrap over stimuli, "
+        "5,000 resamples; Holm-corrected across 7 attributes).")
+    assert second.plain == ("The median difference was 0.00; after Holm correction, 6 of the 7 differences "
+                            "in Table 6 were significant at α = .05.")
+    units = pd.DataFrame([{"layer": "fc7", "attribute": f"a{j}", "n_units": 4096, "n_significant": 10 * j,
+                           "proportion": 10 * j / 4096, "max_abs_r": 0.3} for j in range(7)])
+    units.attrs["psychoface"] = CORRELATE
+    first, second = describe(units, 3)
+    assert first.plain == (
+        "Across the 7 attributes, the share of units of fc7 that correlated with the mean ratings at α = .05 "
+        "(corrected by max-T [family-wise] across all non-constant units of the layer, per attribute) was "
+        "largest for a6, 60 of 4,096 units (1.5%), and smallest for a0, 0 of 4,096 units (0.0%).")
+    assert second.plain == "The median share was 0.7% (Table 3)."
+
+
+def test_resolution_note_when_permutations_bound_the_corrected_p():
+    from statsmodels.stats.multitest import multipletests
+
+    def floor(m, n_perm, method="holm"):  # the smallest corrected p when every test has the smallest p
+        return multipletests([1 / (n_perm + 1)] * m, method=method)[1].min()
+
+    df = _profile(n_attributes=34, layers=("fc7",))  # every p at 1/1001: Holm gives 34/1001
+    assert df["p_corr"].min() == pytest.approx(floor(34, 1000))
+    assert resolution_note(df).plain == (
+        "With 1,000 permutations the smallest attainable p is 1/1,001; Holm-corrected p values cannot fall "
+        f"below 34/1,001 = {floor(34, 1000):.3f}".replace("0.", ".") + " in this family of 34 tests; use "
+        "more permutations for a stricter test.")
+    assert resolution_note(df).render("html").startswith("With 1,000 permutations the smallest attainable <i>p</i>")
+    wide = df.copy()
+    wide.attrs["psychoface"] = {**df.attrs["psychoface"], "family": "170 tests (5 layers x 34 attributes)"}
+    wide["p_corr"] = floor(170, 1000)
+    assert resolution_note(wide).plain.endswith(
+        f"cannot fall below 170/1,001 = {floor(170, 1000):.3f}".replace("0.", ".")
+        + " in this family of 170 tests, so no test can be significant at α = .05; use more permutations "
+        "for a stricter test.")
+    summary = describe(wide, 2)[1].plain
+    assert "none of the 34 correlations in Table 2 were significant at α = .05; with 1,000 permutations no " \
+           "Holm-corrected p value could fall below .170 (see the note to Table 2)." in summary
+    # enough permutations, p values above the floor: nothing to say
+    fine = _profile(n_attributes=34, layers=("fc7",), n_perm=10000, p_corr=lambda i, j: 0.01 + j / 100)
+    assert resolution_note(fine) is None
+    # Benjamini-Hochberg does not scale the smallest p by the family size
+    bh = _profile(n_attributes=34, layers=("fc7",), p_corr=lambda i, j: floor(34, 1000, "fdr_bh"))
+    bh.attrs["psychoface"] = {**bh.attrs["psychoface"], "correction": "fdr_bh"}
+    assert floor(34, 1000, "fdr_bh") == pytest.approx(1 / 1001) and resolution_note(bh) is None
+    # too few permutations for even one uncorrected test; a Bonferroni family beyond N + 1 is all ones
+    few = _profile(n_attributes=3, layers=("fc7",), n_perm=9)
+    few.attrs["psychoface"] = {**few.attrs["psychoface"], "correction": "none"}
+    assert resolution_note(few).plain == (
+        "With 9 permutations the smallest attainable p is 1/10 = .100, so no test can be significant at "
+        "α = .05; use more permutations for a stricter test.")
+    bonferroni = _profile(n_attributes=12, layers=("fc7",), n_perm=9, p_corr=lambda i, j: 1.0)
+    bonferroni.attrs["psychoface"] = {**bonferroni.attrs["psychoface"], "correction": "bonferroni"}
+    assert floor(12, 9, "bonferroni") == 1
+    assert "every Bonferroni-corrected p value in this family of 12 tests is therefore 1" in (
+        resolution_note(bonferroni).plain)
 
 
 def test_weights_variants_and_minimal_params():

@@ -3,12 +3,15 @@
 ``psychoface run analyses/NAME.toml`` reads an analysis file, extracts features when the store is not
 complete, runs each ``[[analysis]]`` in order and writes ``reports/NAME/``: a self-contained
 ``report.html`` (figures embedded), ``report.docx``, every table as Markdown, LaTeX, HTML, Word and CSV
-(``tables/``), the figures as PNG (300 dpi) and PDF (``figures/``), and ``provenance.json`` (the analysis
-file, every parameter and seed, library versions and hashes of the inputs).
+(``tables/NN_<kind>/``, numbered as in the report), the figures as PNG (300 dpi) and PDF
+(``figures/NN_<kind>_...``, named after their section so that no section overwrites another's), and
+``provenance.json`` (the analysis file, every parameter and seed, library versions and hashes of the inputs).
 
 An analysis file::
 
     title = "One Million Impressions: MobileNetV2"
+    dataset = "omi"               # optional: the data set, named in the methods ("omi": One Million
+                                  # Impressions, cited); left out, the stimuli are not attributed
     [study]                       # any psychoface.toml key; paths relative to this file;
     images = "${PSYCHOFACE_OMI:-../../shared/data/omi}/images"   # ${VAR} and ${VAR:-default} expand
     ratings = "${PSYCHOFACE_OMI:-../../shared/data/omi}/attribute_ratings.csv.gz"
@@ -38,7 +41,7 @@ from pathlib import Path
 from psychoface.config import CONFIG_NAME, StudyConfig, parse_config, render_template
 from psychoface.errors import PsychofaceError
 from psychoface.provenance import atomic_write_json, atomic_write_text, now, sha256_file, versions
-from psychoface.reports.apa import Text, add_runs
+from psychoface.reports.apa import Text, add_runs, italic
 from psychoface.reports.sections import BUILDERS, Section, build_section, save_section
 from psychoface.reports.text import methods_paragraph, references
 
@@ -56,6 +59,7 @@ class AnalysisFile:
     analyses: list[dict]
     synthetic: dict | None = None
     text: str = field(default="", repr=False)
+    dataset: str | None = None
 
 
 def expand_env(value: str, where: str) -> str:
@@ -82,9 +86,14 @@ def load_analysis_file(path: str | Path) -> AnalysisFile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PsychofaceError(f"{path}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - {"title", "study", "analysis"})
+    unknown = sorted(set(data) - {"title", "dataset", "study", "analysis"})
     if unknown:
-        raise PsychofaceError(f"{path}: unknown top-level key(s) {', '.join(unknown)}; use title, [study], [[analysis]]")
+        raise PsychofaceError(
+            f"{path}: unknown top-level key(s) {', '.join(unknown)}; use title, dataset, [study], [[analysis]]"
+        )
+    dataset = data.get("dataset")
+    if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()):
+        raise PsychofaceError(f"{path}: dataset = {dataset!r} is not a name; write e.g. dataset = \"omi\"")
     study = dict(data.get("study", {}))
     synthetic = study.pop("synthetic", None)
     study = {k: expand_env(v, str(path)) if isinstance(v, str) else v for k, v in study.items()}
@@ -96,7 +105,8 @@ def load_analysis_file(path: str | Path) -> AnalysisFile:
             raise PsychofaceError(
                 f"{path}: analysis {i} has kind {item.get('kind')!r}; use one of {', '.join(BUILDERS)}"
             )
-    return AnalysisFile(path, path.stem, str(data.get("title", path.stem)), study, analyses, synthetic, text)
+    return AnalysisFile(path, path.stem, str(data.get("title", path.stem)), study, analyses, synthetic, text,
+                        dataset.strip() if dataset else None)
 
 
 def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> StudyConfig:
@@ -135,10 +145,13 @@ def _toml_value(value) -> str:
 
 
 def run_analysis_file(path: str | Path, *, out: str | Path | None = None, study_dir: str | Path | None = None,
-                      progress=None) -> Path:
+                      progress=None, advance=None) -> Path:
     """Run an analysis file end to end and write its report folder; returns the folder.
 
-    ``out`` defaults to ``reports/<file stem>``; ``progress(message)`` is called before each step.
+    ``out`` defaults to ``reports/<file stem>``. ``progress(message)`` is called before each step;
+    ``advance(done, total)`` as a counted step moves on (images extracted, layers fitted), for a
+    progress bar of the step last announced. Without ``advance``, counted steps are reported through
+    ``progress`` at every tenth of the way.
     """
     from psychoface.workflows import extract_features
 
@@ -146,21 +159,29 @@ def run_analysis_file(path: str | Path, *, out: str | Path | None = None, study_
     out = Path(out) if out is not None else Path("reports") / spec.name
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda message: None)
+
+    def counter(what: str):
+        return advance if advance is not None else _tenths(say, what)
+
     started = time.time()
     config = _study_config(spec, out, Path(study_dir) if study_dir else None)
     say(f"extracting {', '.join(config.layers)} from {config.model} ({config.weights})")
-    store = extract_features(config)
+    store = extract_features(config, progress=counter("images extracted"))
     sections, timings = [], {}
+    numbered = 0
     for i, item in enumerate(spec.analyses, start=1):
         options = {k: v for k, v in item.items() if k != "kind"}
         say(f"analysis {i} of {len(spec.analyses)}: {item['kind']}")
         t0 = time.time()
-        section = build_section(item["kind"], config, figures_dir=out / "figures", **options)
+        section = build_section(item["kind"], config, figures_dir=out / "figures", figure_prefix=f"{i:02d}_",
+                                progress=counter("layers fitted"), **options)
         timings[f"{i}:{item['kind']}"] = round(time.time() - t0, 2)
+        for table in section.tables:  # numbered before saving: a table file says its number in the report
+            numbered += 1
+            table.number = numbered
         save_section(section, out / "tables" / f"{i:02d}_{section.kind}", config=config)
         sections.append(section)
-    _number(sections)
-    params = methods_params(config, store, sections)
+    params = methods_params(config, store, sections, dataset=spec.dataset)
     say("writing report.html and report.docx")
     write_html(out / "report.html", spec.title, sections, params)
     write_docx(out / "report.docx", spec.title, sections, params)
@@ -171,7 +192,7 @@ def run_analysis_file(path: str | Path, *, out: str | Path | None = None, study_
         "inputs": {"ratings": {"path": str(config.ratings_path), "sha256": sha256_file(config.ratings_path)},
                    "images": store.manifest.get("stimuli")},
         "store": {k: store.manifest.get(k) for k in ("model", "weights", "preprocessing", "layers", "seed")},
-        "analyses": [s.params for s in sections],
+        "analyses": params["analyses"],
         "seed": config.seed,
         "versions": versions(),
         "created": now(),
@@ -181,16 +202,22 @@ def run_analysis_file(path: str | Path, *, out: str | Path | None = None, study_
     return out
 
 
-def _number(sections: list[Section]) -> None:
-    n = 0
-    for section in sections:
-        for table in section.tables:
-            n += 1
-            table.number = n
+def _tenths(say, what: str):
+    """A ``(done, total)`` callback that reports ``what`` through ``say`` at every tenth of the way."""
+    shown = [-1]
+
+    def update(done: int, total: int) -> None:
+        tenth = 10 * done // total if total else 10
+        if tenth > shown[0]:
+            shown[0] = tenth
+            say(f"  {done:,} of {total:,} {what}")
+
+    return update
 
 
-def methods_params(config: StudyConfig, store, sections: list[Section]) -> dict:
-    """The parameters :func:`~psychoface.reports.text.methods_paragraph` describes, from what was used."""
+def methods_params(config: StudyConfig, store, sections: list[Section], dataset: str | None = None) -> dict:
+    """The parameters :func:`~psychoface.reports.text.methods_paragraph` describes, from what was used;
+    ``dataset`` is the analysis file's ``dataset`` key (the data set is never guessed from paths)."""
     from psychoface.workflows import load_ratings_from_config
 
     ratings = load_ratings_from_config(config)
@@ -206,12 +233,12 @@ def methods_params(config: StudyConfig, store, sections: list[Section]) -> dict:
         "pooling": sorted({info.get("pooling") for info in manifest.get("layers", {}).values()})[0]
         if manifest.get("layers") else "none",
         "preprocessing": manifest.get("preprocessing"),
-        "analyses": [s.params for s in sections],
+        "analyses": [attrs for s in sections for attrs in s.analyses],
         "seed": config.seed,
         "versions": versions(),
     }
-    if "omi" in str(config.ratings_path).lower() or "attribute_ratings" in str(config.ratings_path):
-        params["dataset"] = "omi"
+    if dataset:
+        params["dataset"] = dataset
     if ratings.has_trials:
         params["n_ratings"] = int(len(ratings.trials))
         if ratings.has_raters:
@@ -219,15 +246,27 @@ def methods_params(config: StudyConfig, store, sections: list[Section]) -> dict:
     return params
 
 
+def _cited_texts(sections: list[Section]) -> list[Text]:
+    """Everything of the results that can cite a work: table notes, sentences, figure notes."""
+    return [note for s in sections for t in s.tables for note in t.notes()] + \
+        [t for s in sections for t in s.sentences] + [f.note for s in sections for f in s.figures]
+
+
 # -- HTML --------------------------------------------------------------------------------------------
+# APA 7 (Publication Manual, 2.27 and 7.22-7.26): the title and level-1 headings bold and centred,
+# level-2 headings bold and flush left, all in the text's size; a figure's number (bold) and title
+# (italic, title case) above the image, its note below.
 _HTML = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>
 body { font-family: "Times New Roman", Times, serif; font-size: 12pt; line-height: 1.5; max-width: 52em;
        margin: 2em auto; padding: 0 1em; color: #111; }
-h1 { font-size: 16pt; text-align: center; } h2 { font-size: 13pt; } h3 { font-size: 12pt; font-style: italic; }
-figure { margin: 1.5em 0; } figure img { max-width: 100%; }
-figcaption .num { font-weight: bold; display: block; } figcaption .cap { font-style: italic; }
+h1, h2, h3 { font-size: 12pt; font-weight: bold; font-style: normal; }
+h1, h2 { text-align: center; } h3 { text-align: left; }
+figure.apa-figure { margin: 1.5em 0; } figure.apa-figure img { max-width: 100%; }
+figure.apa-figure p { margin: 0; } figure.apa-figure .num { font-weight: bold; }
+figure.apa-figure .title { font-style: italic; margin-bottom: 0.5em; }
+figure.apa-figure .note { margin-top: 0.5em; }
 .refs p { padding-left: 2em; text-indent: -2em; margin: 0.3em 0; }
 .prov { font-size: 10pt; color: #444; }
 </style>{{ table_css }}</head><body>
@@ -240,8 +279,11 @@ figcaption .num { font-weight: bold; display: block; } figcaption .cap { font-st
 {% if s.sentences %}<p>{{ s.sentences }}</p>{% endif %}
 {% for t in s.tables %}{{ t }}{% endfor %}
 {% for f in s.figures %}
-<figure><img alt="{{ f.caption }}" src="data:image/png;base64,{{ f.data }}">
-<figcaption><span class="num">Figure {{ f.number }}</span><span class="cap">{{ f.caption }}</span></figcaption></figure>
+<figure class="apa-figure">
+<figcaption><p class="num">Figure {{ f.number }}</p><p class="title">{{ f.title }}</p></figcaption>
+<img alt="{{ f.alt }}" src="data:image/png;base64,{{ f.data }}">
+{% if f.note %}<p class="note"><i>Note.</i> {{ f.note }}</p>{% endif %}
+</figure>
 {% endfor %}
 {% endfor %}
 <h2>References</h2>
@@ -268,7 +310,8 @@ def write_html(path: Path, title: str, sections: list[Section], params: dict) ->
         figures = []
         for f in s.figures:
             number += 1
-            figures.append({"number": number, "caption": f.caption,
+            figures.append({"number": number, "title": f.title, "alt": f"{f.title}. {f.note.plain}".strip(),
+                            "note": Markup(f.note.render("html")) if f.note else "",
                             "data": base64.b64encode(Path(f.png).read_bytes()).decode("ascii")})
         rendered.append({
             "title": s.title,
@@ -278,8 +321,9 @@ def write_html(path: Path, title: str, sections: list[Section], params: dict) ->
         })
     html = jinja2.Environment(autoescape=True).from_string(_HTML).render(
         title=title, methods=Markup(methods_paragraph(params).render("html")), sections=rendered,
-        refs=[Markup(r.render("html")) for r in references(params)], table_css=Markup(css),
-        version=params["versions"].get("psychoface", ""), created=now(), seed=params.get("seed"),
+        refs=[Markup(r.render("html")) for r in references(params, _cited_texts(sections))],
+        table_css=Markup(css), version=params["versions"].get("psychoface", ""), created=now(),
+        seed=params.get("seed"),
     )
     atomic_write_text(path, html)
     return path
@@ -287,11 +331,13 @@ def write_html(path: Path, title: str, sections: list[Section], params: dict) ->
 
 # -- Word --------------------------------------------------------------------------------------------
 def write_docx(path: Path, title: str, sections: list[Section], params: dict) -> Path:
-    """The report as a Word document in APA style (Times New Roman 12 pt, APA headings, tables, figures)."""
+    """The report as a Word document in APA style: Times New Roman 12 pt; the title and headings in
+    Word's Title, Heading 1 and Heading 2 styles (so the navigation pane lists them) set to APA levels
+    1 (bold, centred) and 2 (bold, flush left); tables; figures with number and title above the image
+    and kept on its page, the note below."""
     import io
 
     import docx
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Inches, Pt
 
     from psychoface.provenance import atomic_write_bytes
@@ -300,16 +346,14 @@ def write_docx(path: Path, title: str, sections: list[Section], params: dict) ->
     normal = document.styles["Normal"]
     normal.font.name = "Times New Roman"
     normal.font.size = Pt(12)
-    heading = document.add_paragraph()
-    heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    run = heading.add_run(title)
-    run.bold = True
-    _heading(document, "Method", level=1)
+    _apa_heading_styles(document)
+    document.add_paragraph(title, style="Title")
+    document.add_heading("Method", level=1)
     add_runs(document.add_paragraph(), methods_paragraph(params))
-    _heading(document, "Results", level=1)
+    document.add_heading("Results", level=1)
     number = 0
     for s in sections:
-        _heading(document, s.title, level=2)
+        document.add_heading(s.title, level=2)
         if s.sentences:
             add_runs(document.add_paragraph(), Text(" ").join(s.sentences))
         for table in s.tables:
@@ -317,13 +361,24 @@ def write_docx(path: Path, title: str, sections: list[Section], params: dict) ->
             document.add_paragraph()
         for f in s.figures:
             number += 1
-            p = document.add_paragraph()
-            p.add_run(f"Figure {number}").bold = True
-            p2 = document.add_paragraph()
-            p2.add_run(f.caption).italic = True
+            label = document.add_paragraph()
+            add_runs(label, f"Figure {number}", bold=True)
+            caption = document.add_paragraph()
+            add_runs(caption, f.title, italic=True)
             document.add_picture(str(f.png), width=Inches(6))
-    _heading(document, "References", level=1)
-    for ref in references(params):
+            picture = document.paragraphs[-1]
+            for p in (label, caption, picture):
+                p.paragraph_format.keep_with_next = True
+                p.paragraph_format.space_after = Pt(0)
+            caption.paragraph_format.space_after = Pt(6)
+            note = document.add_paragraph()
+            note.paragraph_format.space_before = Pt(6)
+            if f.note:
+                add_runs(note, Text(italic("Note."), " ", f.note))
+            else:
+                picture.paragraph_format.keep_with_next = False
+    document.add_heading("References", level=1)
+    for ref in references(params, _cited_texts(sections)):
         p = document.add_paragraph()
         p.paragraph_format.left_indent = Inches(0.5)
         p.paragraph_format.first_line_indent = Inches(-0.5)
@@ -334,11 +389,34 @@ def write_docx(path: Path, title: str, sections: list[Section], params: dict) ->
     return path
 
 
-def _heading(document, text: str, level: int) -> None:
-    """APA 7 headings: level 1 centred bold, level 2 flush-left bold."""
+def _apa_heading_styles(document) -> None:
+    """Word's Title, Heading 1 and Heading 2 styles as APA 7 sets the title and heading levels 1 and 2:
+    Times New Roman 12 pt bold, black, upright; title and level 1 centred, level 2 flush left (the
+    template's theme fonts, colours and the title's rule removed)."""
     from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml.ns import qn
+    from docx.shared import Pt, RGBColor
 
-    p = document.add_paragraph()
-    if level == 1:
-        p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    p.add_run(text).bold = True
+    for name, centred in (("Title", True), ("Heading 1", True), ("Heading 2", False)):
+        style = document.styles[name]
+        fonts = style.element.get_or_add_rPr().get_or_add_rFonts()
+        for theme in ("asciiTheme", "hAnsiTheme", "eastAsiaTheme", "cstheme"):
+            fonts.attrib.pop(qn(f"w:{theme}"), None)
+        for script in ("ascii", "hAnsi", "eastAsia", "cs"):
+            fonts.set(qn(f"w:{script}"), "Times New Roman")
+        r_pr = style.element.get_or_add_rPr()
+        for tag in ("spacing", "kern", "szCs"):  # the title's letter spacing, kerning, script size
+            for el in r_pr.findall(qn(f"w:{tag}")):
+                r_pr.remove(el)
+        style.font.size = Pt(12)
+        style.font.bold = True
+        style.font.italic = False
+        style.font.color.rgb = RGBColor(0, 0, 0)
+        p_pr = style.element.get_or_add_pPr()
+        for rule in p_pr.findall(qn("w:pBdr")):
+            p_pr.remove(rule)
+        fmt = style.paragraph_format
+        fmt.alignment = WD_ALIGN_PARAGRAPH.CENTER if centred else WD_ALIGN_PARAGRAPH.LEFT
+        fmt.space_before = Pt(12)
+        fmt.space_after = Pt(6)
+        fmt.keep_with_next = True

@@ -31,6 +31,12 @@ ICC rows ``type``, ``icc``, ``F``, ``df1``, ``df2``, ``k``; comparisons of two l
   ``test`` (compare).
 
 :func:`methods_paragraph` documents its own keys.
+
+A whole result table in words is :func:`describe`: a sentence per row up to :data:`MAX_SENTENCES` rows,
+a summary that refers to the table beyond. :func:`resolution_note` says when the number of permutations
+bounds the (corrected) p values. :func:`references` lists every work cited in the methods paragraph and
+in the texts passed to it (table notes, sentences), found by first author and year (:func:`citations`).
+Parentheses inside parentheses become brackets (APA 7, 6.10; :func:`parenthetical`).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import (
     EN_DASH,
     MINUS,
+    Segment,
     Symbol,
     Text,
     fmt_ci,
@@ -185,8 +192,23 @@ def _ratings(row: Mapping) -> str:
     return f"mean {attribute} ratings" if attribute is not None else "the mean ratings"
 
 
+_BRACKETS = str.maketrans("()", "[]")
+
+
+def bracketed(text: "str | Text") -> Text:
+    """``text`` with its parentheses turned into brackets, for use inside parentheses (APA 7, 6.10:
+    "(Holm-corrected across 170 tests [5 layers × 34 attributes])"); symbols keep their style."""
+    return Text(*(Segment(seg.text.translate(_BRACKETS), seg.style) if seg.style == "plain" else seg
+                  for seg in Text(text).segments))
+
+
+def parenthetical(text: "str | Text | None") -> Text:
+    """`` (text)`` with nested parentheses as brackets; empty for no text."""
+    return Text(" (", bracketed(text), ")") if text else Text()
+
+
 def _sentence(*parts, note: str | None = None) -> Text:
-    return Text(*parts, f" ({note})" if note else "", ".")
+    return Text(*parts, parenthetical(note), ".")
 
 
 def _delta(stat: str) -> Symbol:
@@ -242,7 +264,7 @@ def prediction_sentence(row: Mapping, attrs: Mapping | None = None, *,
     p, note = _p_and_note(row, attrs, n_tests)
     clause = stat_clause("r", _get(row, "r"), df=_r_df(row), ci=_ci(row), ci_level=_level(attrs), p=p)
     parts = [f"Cross-validated ridge predictions{source} correlated with {_ratings(row)}, ", clause,
-             f" ({note})" if note else ""]
+             parenthetical(note)]
     ceiling = _get(row, "noise_ceiling")
     if ceiling is not None:
         parts += ["; the noise ceiling was ", fmt_number(ceiling, 2, leading_zero=False)]
@@ -403,9 +425,7 @@ def unit_summary_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
     parts.append(f" correlated with {_ratings(row)}")
     if alpha is not None:
         parts += [" at ", fmt_stat("alpha", alpha)]
-    phrase = correction_phrase(attrs)
-    if phrase:
-        parts.append(f" ({phrase})")
+    parts.append(parenthetical(correction_phrase(attrs)))
     top = _get(row, "max_abs_r")
     if top is not None:
         parts += ["; the largest |", italic("r"), "| was ", fmt_number(top, 2, leading_zero=False)]
@@ -465,6 +485,326 @@ def sentences(df) -> list[Text]:
 
 
 # --------------------------------------------------------------------------------------------------
+# a table in words: every row, or a summary that refers to the table
+# --------------------------------------------------------------------------------------------------
+#: Tables with more rows to describe than this are summarised (best and worst, median, how many
+#: significant) instead of one sentence per row.
+MAX_SENTENCES = 6
+
+
+def family_size(attrs: Mapping, df=None) -> int | None:
+    """The number of tests in the correction family: ``family_size``; else the count the ``family``
+    names (``"34 attributes, within each layer"``: 34; ``"5 layers x 7 rating RDMs"``: 35); else the
+    number of corrected p values in ``df``; None when unknown."""
+    if attrs.get("family_size"):
+        return int(attrs["family_size"])
+    family = str(attrs.get("family") or "")
+    product = re.fullmatch(r"\s*(\d[\d,]*) [^\d()]+? [x×] (\d[\d,]*) [^\d()]+", family)
+    if product:
+        return int(product.group(1).replace(",", "")) * int(product.group(2).replace(",", ""))
+    count = re.match(r"\s*(\d[\d,]*)\s", family)
+    if count:
+        return int(count.group(1).replace(",", ""))
+    if df is not None and "p_corr" in df.columns and df["p_corr"].notna().any():
+        return int(df["p_corr"].notna().sum())
+    return None
+
+
+def best_per_attribute(table, estimate: str):
+    """The layer with the highest ``estimate`` for each attribute (what a paper's text reports of a
+    layer profile), keeping the table's attrs and the size of its correction family; a table of one
+    layer is returned as it is."""
+    if "layer" not in table.columns or "attribute" not in table.columns or table["layer"].nunique() < 2:
+        return table
+    best = table.loc[table.groupby("attribute", sort=False)[estimate].idxmax().dropna()]
+    best = best.reset_index(drop=True)
+    meta = dict(table.attrs.get("psychoface", {}))
+    size = family_size(meta, table)
+    if size is not None:
+        meta.setdefault("family_size", size)
+    best.attrs = {**table.attrs, "psychoface": meta}
+    return best
+
+
+def _permutation_floor(df) -> tuple[float, int, int, str | None] | None:
+    """(smallest attainable p, permutations N, family size m, correction label) of a table's
+    permutation p values: 1/(N + 1) uncorrected, m/(N + 1) (at most 1) after Holm or Bonferroni,
+    which multiply the smallest p by the family size; 1/(N + 1) after Benjamini-Hochberg or max-T.
+    None without permutation p values."""
+    attrs = df.attrs.get("psychoface", {}) or {}
+    n_perm = attrs.get("n_permutations")
+    if not n_perm or not _is_permutation(attrs) or not ({"p", "p_corr"} & set(df.columns)):
+        return None
+    key, label = correction_of(attrs)
+    corrected = label is not None and "p_corr" in df.columns and df["p_corr"].notna().any()
+    m = (family_size(attrs, df) or 1) if corrected else 1
+    scaled = corrected and key in ("holm", "bonferroni")
+    floor = min(1.0, (m if scaled else 1) / (int(n_perm) + 1))
+    return floor, int(n_perm), m, label if scaled else None
+
+
+def resolution_note(df) -> Text | None:
+    """A table-note sentence when the number of permutations limits the p values: with N permutations
+    the smallest attainable permutation p is 1/(N + 1) (Phipson & Smyth, 2010), and Holm or Bonferroni
+    over m tests cannot go below m/(N + 1). Written when that floor exceeds α (``attrs["alpha"]``,
+    default .05), or when it is .001 or more and some p value of the table sits on it (the table's
+    smallest p values then show the resolution, not the evidence). None otherwise."""
+    found = _permutation_floor(df)
+    if found is None:
+        return None
+    floor, n_perm, m, label = found
+    attrs = df.attrs.get("psychoface", {}) or {}
+    alpha = attrs.get("alpha") or 0.05
+    column = "p_corr" if label else "p"
+    values = df[column].dropna() if column in df.columns else df["p"].dropna()
+    on_floor = bool((values <= floor * (1 + 1e-9)).any())
+    if not (floor > alpha or (floor >= 0.001 and on_floor)):
+        return None
+    parts = [Text("With ", fmt_int(n_perm), f" permutation{'s' if n_perm != 1 else ''} the smallest "
+                  "attainable ", italic("p"), " is 1/", fmt_int(n_perm + 1))]
+    if 1 / (n_perm + 1) >= 0.001:
+        parts.append(Text(" = ", fmt_p(1 / (n_perm + 1), symbol=False)))
+    if label is not None and floor >= 1:
+        parts.append(Text(f"; every {label}-corrected ", italic("p"), " value in this family of ",
+                          fmt_int(m), " tests is therefore 1"))
+    elif label is not None:
+        parts.append(Text(f"; {label}-corrected ", italic("p"), " values cannot fall below ",
+                          fmt_int(m), "/", fmt_int(n_perm + 1), " = ", fmt_p(floor, symbol=False),
+                          " in this family of ", fmt_int(m), " tests"))
+    if floor > alpha:
+        parts.append(Text(", so no test can be significant at ", fmt_stat("alpha", alpha)))
+    return Text(*parts, "; use more permutations for a stricter test.")
+
+
+def _correction_label(attrs: Mapping) -> str | None:
+    key, label = correction_of(attrs)
+    return None if label is None else (label if key else f"correction by {label}")
+
+
+def _significance(df, attrs: Mapping, noun: str, where: str) -> Text | None:
+    """"after Holm correction, 12 of the 34 correlations in Table 2 were significant at α = .05" (from
+    ``p_corr``; ``p`` when uncorrected); None without p values."""
+    label = _correction_label(attrs)
+    column = "p_corr" if label and "p_corr" in df.columns and df["p_corr"].notna().any() else "p"
+    if column not in df.columns or not df[column].notna().any():
+        return None
+    alpha = attrs.get("alpha") or 0.05
+    values = df[column].dropna()
+    k, m = int((values < alpha).sum()), len(values)
+    count = (f"all {m:,} {noun}" if k == m and m > 1 else f"none of the {m:,} {noun}" if k == 0
+             else f"{k:,} of the {m:,} {noun}")
+    head = (f"after {label} correction, " if column == "p_corr" and correction_of(attrs)[0]
+            else f"after {label}, " if column == "p_corr" else "")
+    out = [f"{head}{count} in {where} {'was' if m == 1 else 'were'} significant at ",
+           fmt_stat("alpha", alpha)]
+    if column == "p" and m > 1:
+        out.append(" (uncorrected)")
+    found = _permutation_floor(df)
+    if found is not None and found[0] > alpha:
+        floor, n_perm = found[0], found[1]
+        which = f"{found[3]}-corrected " if found[3] else ""
+        out += [Text(f"; with {n_perm:,} permutations no {which}", italic("p"), " value could fall below ",
+                     fmt_p(floor, symbol=False) if floor < 1 else "1"),
+                f" (see the note to {where})" if where.startswith("Table") else ""]
+    return Text(*out)
+
+
+def _extremes(rows, column: str):
+    values = rows[column].astype(float)
+    return rows.loc[values.idxmax()], rows.loc[values.idxmin()]
+
+
+def _two_clauses(first: Text, second: Text, notes: list) -> Text:
+    """``first, and second (note)``: one parenthetical when both share the note, else one each."""
+    if notes[0] == notes[1]:
+        return Text(first, ", and ", second, parenthetical(notes[0]))
+    return Text(first, parenthetical(notes[0]), ", and ", second, parenthetical(notes[1]))
+
+
+def _layer_of(row, profile: bool) -> str:
+    layer = _get(row, "layer")
+    return f" (layer {layer})" if profile and layer is not None else ""
+
+
+def _close(median: Text, significance: Text | None, where: str) -> Text:
+    """``median; significance.`` or ``median (Table 2).``"""
+    if significance is not None:
+        return Text(median, "; ", significance, ".")
+    return Text(median, f" ({where})" if where.startswith("Table") else f"; see {where}", ".")
+
+
+def _summary_predict(df, best, attrs, where: str) -> list[Text]:
+    profile = "layer" in df.columns and df["layer"].nunique() > 1
+    n_tests = family_size(attrs, df)
+    high, low = _extremes(best, "r")
+    clauses, notes = [], []
+    for row in (high, low):
+        p, note = _p_and_note(row, attrs, n_tests)
+        clauses.append(stat_clause("r", _get(row, "r"), df=_r_df(row), ci=_ci(row), ci_level=_level(attrs),
+                                   p=p))
+        notes.append(note)
+    layer = _get(df.iloc[0], "layer")
+    source = (" from each attribute's most accurate layer" if profile
+              else f" from {layer}" if layer is not None else "")
+    first = Text(f"Across the {len(best):,} attributes, cross-validated ridge predictions{source} "
+                 f"correlated most strongly with {_ratings(high)}{_layer_of(high, profile)}, ", clauses[0])
+    second = Text(f"least with {_ratings(low)}{_layer_of(low, profile)}, ", clauses[1])
+    median = Text("The median of these correlations was " if profile else "The median correlation was ",
+                  fmt_number(best["r"].median(), 2, leading_zero=False))
+    tests = "layer–attribute correlations" if profile else "correlations"
+    return [Text(_two_clauses(first, second, notes), "."),
+            _close(median, _significance(df, attrs, tests.replace("–", EN_DASH), where), where)]
+
+
+def _rsa_column(df) -> str | None:
+    """The estimate column of an RSA table (``rho``, ..., ``partial_rho``, ...)."""
+    return next((c for c in ("rho", "tau", "r", "partial_rho", "partial_tau", "partial_r") if c in df.columns),
+                None)
+
+
+def _summary_rsa(df, best, attrs, where: str) -> list[Text]:
+    column = _rsa_column(df)
+    partial = column.startswith("partial_")
+    name = _rsa_statistic(attrs, column.removeprefix("partial_"))
+    profile = "layer" in df.columns and df["layer"].nunique() > 1
+    n_tests = family_size(attrs, df)
+    high, low = _extremes(best, column)
+    clauses, notes = [], []
+    p_method = str(attrs.get("p_method") or "").lower()
+    for row in (high, low):
+        p, note = _p_and_note(row, attrs, n_tests)
+        clauses.append(Text("partial " if partial else "",
+                            stat_clause(name, _get(row, column), ci=_ci(row), ci_level=_level(attrs), p=p)))
+        pieces = []
+        if p is not None and ("mantel" in p_method or "permut" in p_method):
+            k = attrs.get("n_permutations")
+            pieces.append(f"Mantel tests, {int(k):,} permutations" if k else "Mantel tests")
+        notes.append("; ".join(pieces + ([note] if note else [])) or None)
+    layer = _get(df.iloc[0], "layer")
+    model = "the most similar layer's RDM" if profile else (f"the {layer} RDM" if layer is not None
+                                                              else "the model RDM")
+    covariates = _get(df.iloc[0], "covariates")
+    control = f" controlling for the {covariates} RDM" if partial and covariates else ""
+    if control and ("," in str(covariates) or " and " in str(covariates)):
+        control += "s"
+
+    def rating(row):
+        return f"the {_get(row, 'attribute')} rating RDM" if _get(row, "attribute") is not None else "the rating RDM"
+
+    first = Text(f"Across the {len(best):,} rating RDMs{' and' if control else ''}{control}, {model} correlated "
+                 f"most strongly with {rating(high)}{_layer_of(high, profile)}, ", clauses[0])
+    second = Text(f"least with {rating(low)}{_layer_of(low, profile)}, ", clauses[1])
+    median = Text("The median of these correlations was " if profile else "The median correlation was ",
+                  fmt_number(best[column].median(), 2, leading_zero=False))
+    tests = "layer–rating RDM correlations" if profile else "RDM correlations"
+    return [Text(_two_clauses(first, second, notes), "."),
+            _close(median, _significance(df, attrs, tests.replace("–", EN_DASH), where), where)]
+
+
+def _summary_reliability(df, attrs, where: str) -> list[Text]:
+    rows = df[df["reliability"].notna()] if "reliability" in df.columns else df.iloc[0:0]
+    if rows.empty:
+        return sentences(df)
+    high, low = _extremes(rows, "reliability")
+    ns = df["n"].dropna().unique() if "n" in df.columns else []
+    across = Text(" across ", fmt_int(ns[0]), " faces") if len(ns) == 1 else Text()
+    splits = attrs.get("n_splits")
+    how = f"Spearman{EN_DASH}Brown corrected" + (f", averaged over {int(splits):,} random splits"
+                                                  if splits else "")
+
+    def clause(row):
+        return Text(f"{_get(row, 'attribute')}, ", stat_clause("r_sb", _get(row, "reliability"), ci=_ci(row),
+                                                               ci_level=_level(attrs)))
+
+    out = [Text(f"Across the {len(df):,} attributes, the split-half reliability of the mean ratings",
+                across, f" ({how}) was highest for ", clause(high), ", and lowest for ", clause(low), ".")]
+    second = [Text("The median reliability was ", fmt_number(rows["reliability"].median(), 2,
+                                                            leading_zero=False))]
+    if "noise_ceiling" in df.columns and df["noise_ceiling"].notna().any():
+        ceilings = df["noise_ceiling"].dropna()
+        second.append(Text(", and noise ceilings ranged from ", fmt_number(ceilings.min(), 2, leading_zero=False),
+                           " to ", fmt_number(ceilings.max(), 2, leading_zero=False)))
+    undefined = len(df) - len(rows)
+    if undefined:
+        second.append(f"; the reliability of {undefined:,} attribute{'s' if undefined > 1 else ''} "
+                      "could not be estimated")
+    out.append(Text(*second, f" ({where})." if where.startswith("Table") else f"; see {where}."))
+    return out
+
+
+def _summary_difference(df, attrs, where: str) -> list[Text]:
+    column = "difference" if "difference" in df.columns else "diff"
+    row0 = df.iloc[0]
+    a = _get(row0, "a") or _get(row0, "layer_a") or "the first predictor"
+    b = _get(row0, "b") or _get(row0, "layer_b") or "the second predictor"
+    rdm = _get(row0, "layer_a") is not None
+    stat = _STATISTICS.get(str(attrs.get("statistic", "r")), "r") if rdm else "r"
+    n_tests = family_size(attrs, df)
+    high, low = _extremes(df, column)
+    clauses, notes = [], []
+    k = attrs.get("n_bootstrap")
+    for row in (high, low):
+        p_key = "p_bootstrap" if _get(row, "p_bootstrap") is not None else "p"
+        p, note = _p_and_note(row, attrs, n_tests, p_key)
+        clauses.append(Text(f"{_get(row, 'attribute')}, ",
+                            stat_clause(_delta(stat), _get(row, column), ci=_ci(row), ci_level=_level(attrs),
+                                        p=p)))
+        notes.append("; ".join([f"paired bootstrap over stimuli, {int(k):,} resamples" if k
+                                else "paired bootstrap over stimuli"] + ([note] if note else [])))
+    target = "RDM correlation with the rating RDM" if rdm else "correlation with the mean ratings"
+    first = Text(f"Across the {len(df):,} attributes, the difference between {a} and {b} in their {target} "
+                 "was largest for ", clauses[0])
+    second = Text("smallest for ", clauses[1])
+    median = Text("The median difference was ", fmt_number(df[column].median(), 2))
+    return [Text(_two_clauses(first, second, notes), "."),
+            _close(median, _significance(df, attrs, "differences", where), where)]
+
+
+def _summary_units(df, attrs, where: str) -> list[Text]:
+    high, low = _extremes(df, "proportion")
+    layer = _get(df.iloc[0], "layer")
+    alpha = attrs.get("alpha")
+
+    def clause(row):
+        return Text(f"{_get(row, 'attribute')}, ", fmt_int(_get(row, "n_significant")), " of ",
+                    fmt_int(_get(row, "n_units")), " units (", fmt_number(100 * _get(row, "proportion"), 1), "%)")
+
+    head = Text(f"Across the {len(df):,} attributes, the share of units{f' of {layer}' if layer else ''} that "
+                "correlated with the mean ratings", Text(" at ", fmt_stat("alpha", alpha)) if alpha else "",
+                parenthetical(correction_phrase(attrs)))
+    return [Text(head, " was largest for ", clause(high), ", and smallest for ", clause(low), "."),
+            Text("The median share was ", fmt_number(100 * df["proportion"].median(), 1), "%",
+                 f" ({where})." if where.startswith("Table") else f"; see {where}.")]
+
+
+def describe(df, table: int | None = None, *, max_sentences: int = MAX_SENTENCES) -> list[Text]:
+    """A result table in words. Up to ``max_sentences`` rows (for a layer profile: attributes, each at
+    its best layer) get one APA sentence each (:func:`sentences`); a longer table is summarised in two
+    sentences that refer to it (``table``: its number): the attributes with the highest and lowest
+    estimate with their full statistics, the median estimate and how many tests of the table are
+    significant after the correction (or why none can be, see :func:`resolution_note`)."""
+    attrs = df.attrs.get("psychoface", {}) or {}
+    kind = analysis_kind(attrs)
+    where = f"Table {table}" if table is not None else "the table"
+    if kind == "predict" and "r" in df.columns:
+        best = best_per_attribute(df, "r")
+        return sentences(best) if len(best) <= max_sentences else _summary_predict(df, best, attrs, where)
+    if kind == "rsa" and _rsa_column(df):
+        best = best_per_attribute(df, _rsa_column(df))
+        return sentences(best) if len(best) <= max_sentences else _summary_rsa(df, best, attrs, where)
+    if len(df) <= max_sentences:
+        return sentences(df)
+    if kind == "reliability":
+        return _summary_reliability(df, attrs, where)
+    if kind in ("rsa_compare", "compare") and ({"difference", "diff"} & set(df.columns)) \
+            and "attribute" in df.columns and not ({"t", "z"} & set(df.columns)):
+        return _summary_difference(df, attrs, where)
+    if kind == "correlate" and "n_units" in df.columns:
+        return _summary_units(df, attrs, where)
+    return sentences(df)
+
+
+# --------------------------------------------------------------------------------------------------
 # references
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -491,7 +831,7 @@ _HARRIS = ("Harris, C. R., Millman, K. J., van der Walt, S. J., Gommers, R., Vir
 _VIRTANEN = ("Virtanen, P., Gommers, R., Oliphant, T. E., Haberland, M., Reddy, T., Cournapeau, D., "
              "Burovski, E., Peterson, P., Weckesser, W., Bright, J., van der Walt, S. J., Brett, M., "
              "Wilson, J., Millman, K. J., Mayorov, N., Nelson, A. R. J., Jones, E., Kern, R., Larson, E., "
-             ". . . SciPy 1.0 Contributors")
+             ". . . SciPy 1.0 Contributors.")
 _PEDREGOSA = ("Pedregosa, F., Varoquaux, G., Gramfort, A., Michel, V., Thirion, B., Grisel, O., Blondel, M., "
               "Prettenhofer, P., Weiss, R., Dubourg, V., Vanderplas, J., Passos, A., Cournapeau, D., "
               "Brucher, M., Perrot, M., & Duchesnay, É.")
@@ -531,15 +871,30 @@ REFERENCES: dict[str, Reference] = {
         "Holm, 1979",
         "Holm, S. (1979). A simple sequentially rejective multiple test procedure. ",
         italic("Scandinavian Journal of Statistics, 6"), "(2), 65–70."),
+    "kendall1938": _ref(
+        "Kendall, 1938",
+        "Kendall, M. G. (1938). A new measure of rank correlation. ", italic("Biometrika, 30"),
+        "(1–2), 81–93. https://doi.org/10.1093/biomet/30.1-2.81"),
     "kriegeskorte2008": _ref(
         "Kriegeskorte et al., 2008",
         "Kriegeskorte, N., Mur, M., & Bandettini, P. (2008). Representational similarity analysis—"
         "Connecting the branches of systems neuroscience. ", italic("Frontiers in Systems Neuroscience, 2"),
         ", Article 4. https://doi.org/10.3389/neuro.06.004.2008"),
+    "lage2019": _ref(
+        "Lage-Castellanos et al., 2019",
+        "Lage-Castellanos, A., Valente, G., Formisano, E., & De Martino, F. (2019). Methods for computing "
+        "the maximum performance of computational models of fMRI responses. ",
+        italic("PLoS Computational Biology, 15"),
+        "(3), Article e1006397. https://doi.org/10.1371/journal.pcbi.1006397"),
     "mantel1967": _ref(
         "Mantel, 1967",
         "Mantel, N. (1967). The detection of disease clustering and a generalized regression approach. ",
         italic("Cancer Research, 27"), "(2), 209–220."),
+    "mcgraw1996": _ref(
+        "McGraw & Wong, 1996",
+        "McGraw, K. O., & Wong, S. P. (1996). Forming inferences about some intraclass correlation "
+        "coefficients. ", italic("Psychological Methods, 1"),
+        "(1), 30–46. https://doi.org/10.1037/1082-989X.1.1.30"),
     "nili2014": _ref(
         "Nili et al., 2014",
         "Nili, H., Wingfield, C., Walther, A., Su, L., Marslen-Wilson, W., & Kriegeskorte, N. (2014). "
@@ -596,6 +951,16 @@ REFERENCES: dict[str, Reference] = {
         italic("Very deep convolutional networks for large-scale image recognition"),
         " [Paper presentation]. 3rd International Conference on Learning Representations, San Diego, "
         "CA, United States. https://arxiv.org/abs/1409.1556"),
+    "smouse1986": _ref(
+        "Smouse et al., 1986",
+        "Smouse, P. E., Long, J. C., & Sokal, R. R. (1986). Multiple regression and correlation "
+        "extensions of the Mantel test of matrix correspondence. ", italic("Systematic Zoology, 35"),
+        "(4), 627–632. https://doi.org/10.2307/2413122"),
+    "spearman1904": _ref(
+        "Spearman, 1904",
+        "Spearman, C. (1904). The proof and measurement of association between two things. ",
+        italic("The American Journal of Psychology, 15"),
+        "(1), 72–101. https://doi.org/10.2307/1412159"),
     "spearman1910": _ref(
         "Spearman, 1910",
         "Spearman, C. (1910). Correlation calculated from faulty data. ",
@@ -609,6 +974,11 @@ REFERENCES: dict[str, Reference] = {
         "Virtanen et al., 2020",
         f"{_VIRTANEN} (2020). SciPy 1.0: Fundamental algorithms for scientific computing in Python. ",
         italic("Nature Methods, 17"), "(3), 261–272. https://doi.org/10.1038/s41592-019-0686-2"),
+    "westfall1993": _ref(
+        "Westfall & Young, 1993",
+        "Westfall, P. H., & Young, S. S. (1993). ",
+        italic("Resampling-based multiple testing: Examples and methods for p-value adjustment"),
+        ". Wiley."),
     "williams1959": _ref(
         "Williams, 1959",
         "Williams, E. J. (1959). The comparison of regression variables. ",
@@ -637,10 +1007,6 @@ class _Citations:
         """``Brown, 1910; Spearman, 1910`` for use inside existing parentheses."""
         return "; ".join(sorted(r.cite for r in self._use(keys)))
 
-    def once(self, key: str) -> str:
-        """`` (Holm, 1979)`` the first time a work is cited in the paragraph, then nothing."""
-        return "" if key in self.keys else " " + self.paren(key)
-
     def narrative(self, key: str, possessive: bool = False) -> str:
         """``Holm (1979)``; possessive: ``Williams's (1959)``."""
         ref = self._use([key])[0]
@@ -648,6 +1014,51 @@ class _Citations:
             return ref.narrative
         authors, year = ref.narrative.rsplit(" (", 1)
         return f"{authors}'s ({year}"
+
+
+# In-text citations written as text (an analysis's method description: "(Spearman, 1904)", "(Smouse,
+# Long & Sokal, 1986)" or "(Smouse et al., 1986)", "Williams' (1959) t"), found by first author and year.
+_CITATION_GROUP = re.compile(r"[(\[]([^()\[\]]*\b\d{4}[a-z]?\b[^()\[\]]*)[)\]]")
+_PARENTHETICAL = re.compile(r"^\s*(?:e\.g\.,?\s+|see\s+)?([A-Z][\w'’-]*)(?:[,\s][^;]*?)?,\s(\d{4})[a-z]?\s*$")
+_YEARLESS = re.compile(r"\((?![^()]*\b\d{4}[a-z]?\b)([^()]*)\)")
+_NARRATIVE = re.compile(r"\b([A-Z][\w-]*?)(?:'s|’s|'|’)?(?:\s(?:and|&)\s[A-Z][\w-]*|\set\sal\.)?"
+                        r"\s\((\d{4})[a-z]?\)")
+
+
+def _first_author(ref: Reference) -> tuple[str, str]:
+    return ref.entry.plain.split(",", 1)[0].lower(), ref.cite.rsplit(", ", 1)[1]
+
+
+_BY_AUTHOR_YEAR = {_first_author(ref): key for key, ref in REFERENCES.items()}
+
+
+def citations(*texts: "str | Text") -> tuple[list[str], list[str]]:
+    """The works cited in ``texts``: (keys of :data:`REFERENCES` in order of first citation, citations
+    with no entry such as ``"Doe, 2001"``). A work is known by its first author and year, so
+    ``Smouse, Long & Sokal, 1986`` and ``Smouse et al., 1986`` are the same work."""
+    keys: list[str] = []
+    unknown: list[str] = []
+    for text in texts:
+        plain = text.plain if isinstance(text, Text) else str(text)
+        while True:  # parentheses without a year inside a citation's, "(b + 1)/(N + 1)", are set aside
+            unnested = _YEARLESS.sub(r"⟨\1⟩", plain)
+            if unnested == plain:
+                break
+            plain = unnested
+        found = [(m.start(), m.group(1), m.group(2)) for m in _NARRATIVE.finditer(plain)]
+        for group in _CITATION_GROUP.finditer(plain):
+            for piece in group.group(1).split(";"):
+                m = _PARENTHETICAL.match(piece)
+                if m:
+                    found.append((group.start(), m.group(1), m.group(2)))
+        for _, author, year in sorted(found):
+            key = _BY_AUTHOR_YEAR.get((author.lower(), year))
+            if key is None:
+                if f"{author}, {year}" not in unknown:
+                    unknown.append(f"{author}, {year}")
+            elif key not in keys:
+                keys.append(key)
+    return keys, unknown
 
 
 # --------------------------------------------------------------------------------------------------
@@ -826,30 +1237,89 @@ def _is_permutation(attrs: Mapping) -> bool:
     return "permut" in p_method or "mantel" in p_method
 
 
-def _metric(attrs: Mapping, *keys: str) -> str | None:
-    """A distance name from ``metric``/``distance`` (a string or a dict per RDM: its distinct values)."""
+def _comparison_phrase(comparisons: list[str], cites: _Citations) -> list:
+    """"Spearman's ρ", "Kendall's τ_A (Nili et al., 2014)", ... for the RDM comparison statistics used."""
+    out = []
+    for comparison in comparisons:
+        if "tau" in comparison:
+            out.append(Text("Kendall's ", symbol("tau_a").text, f" {cites.paren('nili2014')}"))
+        elif "pearson" in comparison:
+            out.append(Text("Pearson's ", italic("r")))
+        elif "spearman" in comparison:
+            out.append(Text("Spearman's ", greek("ρ")))
+    return out
+
+
+def _covariate_name(name: str) -> str:
+    return "a pixel RDM (grayscale pixel values)" if name == "pixels" else f"the {name} RDM"
+
+
+def _describe_rsa(attrs: Mapping, kind: str, cites: _Citations, rsa_family: list, written: set) -> list:
+    """RSA methods, each said once in the paragraph: how the RDMs were built and compared (over every
+    RSA of the paragraph), the Mantel test, the covariates of a partial RSA, the layer comparison."""
+    out = []
+    if "rsa: rdms" not in written:
+        written.add("rsa: rdms")
+        distances = [d for a in rsa_family for d in _metric_values(a, "distance", "metric")]
+        rating = [d for a in rsa_family for d in _metric_values(a, "rating_distance", "rating_metric")]
+        comparisons = [str(a.get("comparison") or a.get("method") or "").lower() for a in rsa_family
+                       if analysis_kind(a) == "rsa"]
+        sentence = ["Representational dissimilarity matrices "
+                    f"(RDMs; {cites.inner('kriegeskorte2008')}) of each layer were computed"]
+        if distances:
+            sentence.append(f" with {_and(dict.fromkeys(distances))} distance between stimuli")
+        if rating:
+            sentence.append(f", rating RDMs with {_and(dict.fromkeys(rating))} distance")
+        compared = _comparison_phrase(list(dict.fromkeys(comparisons)), cites)
+        if compared:
+            sentence += [", and model and rating RDMs were compared with ", _series(compared)]
+        out.append(Text(*sentence, "."))
+    if kind == "rsa" and _is_permutation(attrs) and "rsa: mantel" not in written:
+        written.add("rsa: mantel")
+        out.append(Text(f"Mantel tests {cites.paren('mantel1967')} permuted the stimulus labels of "
+                        "one RDM."))
+    covariates = attrs.get("covariates")
+    if covariates:
+        names = [covariates] if isinstance(covariates, str) else list(covariates)
+        comparison = str(attrs.get("comparison") or attrs.get("method") or "").lower()
+        ranked = " of the rank-transformed dissimilarities" if "spearman" in comparison else ""
+        out.append(Text(f"Partial RSA controlled for {_and(_covariate_name(c) for c in names)}: each layer "
+                        "RDM was correlated with each rating RDM after both were regressed on the covariate "
+                        f"RDM{'s' if len(names) > 1 else ''} (a partial correlation{ranked})."))
+    if kind == "rsa_compare":
+        metric = attrs.get("metric")
+        pair = f" ({_and(metric)})" if isinstance(metric, Mapping) and len(metric) == 2 else ""
+        out.append(Text(f"The RDM correlations of two layers{pair} with each rating RDM were compared by "
+                        "a paired bootstrap over stimuli, the same resamples for both layers."))
+    return out
+
+
+def _metric_values(attrs: Mapping, *keys: str) -> list[str]:
+    """The distinct distance names of ``metric``/``distance`` (a string or a dict per RDM)."""
     for key in keys:
         value = attrs.get(key)
         if isinstance(value, Mapping):
-            value = _and(dict.fromkeys(str(v) for v in value.values()))
+            return list(dict.fromkeys(str(v) for v in value.values() if v))
         if value:
-            return str(value)
-    return None
+            return [str(value)]
+    return []
 
 
-def _describe(attrs: Mapping, kind: str, cites: _Citations) -> list:
-    """The method of one analysis, in its own sentences."""
+def _describe(attrs: Mapping, kind: str, cites: _Citations, rsa_family: list, written: set) -> list:
+    """The method of one analysis, in its own sentences (``rsa_family``: the attrs of every RSA in
+    the paragraph; ``written``: what the paragraph already says)."""
     if kind == "reliability":
         splits = attrs.get("n_splits")
         ceiling = str(attrs.get("noise_ceiling") or "")
-        derived = ("the square root of this reliability" if ceiling.startswith("sqrt(reliability)")
+        derived = ("the square root of this reliability" if ceiling.startswith(("sqrt(reliability)", "square root"))
                    else "derived from this reliability")
         return [Text(
             "The reliability of each attribute's mean ratings was estimated by splitting each face's "
             "ratings at random into two halves" + (f" {int(splits):,} times" if splits else "")
             + ", correlating the half means across faces, correcting each correlation with the "
             f"Spearman{EN_DASH}Brown formula {cites.paren('brown1910', 'spearman1910')} and averaging "
-            f"over splits; the noise ceiling of each attribute was {derived}.")]
+            f"over splits; the noise ceiling of each attribute was {derived}"
+            + (f" {cites.paren('spearman1904')}." if derived.startswith("the square root") else "."))]
     if kind == "icc":
         forms = attrs.get("forms") or attrs.get("icc")
         forms = _and(forms) if isinstance(forms, (list, tuple)) else (str(forms) if forms else None)
@@ -877,34 +1347,7 @@ def _describe(attrs: Mapping, kind: str, cites: _Citations) -> list:
         return [Text(*sentence, ". Accuracy was the Pearson correlation between cross-validated "
                      "predictions and mean ratings.")]
     if kind in ("rsa", "rsa_compare"):
-        distance = _metric(attrs, "distance", "metric")
-        rating_distance = _metric(attrs, "rating_distance", "rating_metric")
-        comparison = str(attrs.get("comparison") or attrs.get("method") or "").lower()
-        sentence = ["Representational dissimilarity matrices "
-                    f"(RDMs; {cites.inner('kriegeskorte2008')}) of each layer were computed"
-                    + (f" with {distance} distance between stimuli" if distance else "")]
-        if rating_distance:
-            sentence.append(f", rating RDMs with {rating_distance} distance")
-        if "tau" in comparison:
-            sentence += [", and model and rating RDMs were compared with Kendall's ",
-                         symbol("tau_a").text, f" {cites.paren('nili2014')}"]
-        elif "pearson" in comparison:
-            sentence += [", and model and rating RDMs were compared with Pearson's ", italic("r")]
-        elif "spearman" in comparison:
-            sentence += [", and model and rating RDMs were compared with Spearman's ", greek("ρ")]
-        covariates = attrs.get("covariates")
-        if covariates:
-            many = isinstance(covariates, (list, tuple)) and len(covariates) > 1
-            names = _and(covariates) if isinstance(covariates, (list, tuple)) else str(covariates)
-            sentence.append(f", partialling out the {names} RDM{'s' if many else ''}")
-        out = [Text(*sentence, ".")]
-        if kind == "rsa_compare":
-            out.append(Text("The RDM correlations of two layers were compared by a paired bootstrap "
-                            "over stimuli."))
-        elif _is_permutation(attrs):
-            out.append(Text(f"Mantel tests {cites.paren('mantel1967')} permuted the stimulus labels of "
-                            "one RDM."))
-        return out
+        return _describe_rsa(attrs, kind, cites, rsa_family, written)
     if kind == "correlate":
         max_stat = "max" in str(attrs.get("p_method") or "").lower()
         return [Text("Each unit's activation was correlated (Pearson's ", italic("r"), ") with each "
@@ -963,14 +1406,15 @@ def _inference(attrs: Mapping, cites: _Citations, written: set) -> Text | None:
         p_clause = Text(italic("p"), " values")
         if p_method:
             extra = []
+            formula = Text()
             if _is_permutation(attrs):
                 if n_perm and "permutations" not in p_method:
                     extra.append(Text(fmt_int(n_perm), " permutations"))
-                if "(b" not in p_method.replace(" ", ""):
-                    extra.append(Text("computed as (", italic("b"), " + 1)/(", italic("N"), " + 1)"))
+                if "(b" not in p_method.replace(" ", ""):  # outside the parentheses: no nesting
+                    formula = Text(", computed as (", italic("b"), " + 1)/(", italic("N"), " + 1)")
                 if "phipson2010" not in cites.keys:
                     extra.append(cites.inner("phipson2010"))
-            p_clause = Text(p_clause, " from ", with_details(p_method, extra))
+            p_clause = Text(p_clause, " from ", with_details(p_method, extra), formula)
         if phrase:
             key = correction_of(attrs)[0]
             cite = _CORRECTION_CITATIONS.get(key)
@@ -1003,15 +1447,18 @@ def _build(params: Mapping) -> tuple[Text, list[str]]:
     cites = _Citations()
     parts: list = _stimuli(params, cites) + _features(params, cites)
     written: set = set()
-    for attrs in params.get("analyses") or []:
-        kind = analysis_kind(attrs)
-        if kind is None:
+    analyses = list(params.get("analyses") or [])
+    for attrs in analyses:
+        if analysis_kind(attrs) is None:
             raise PsychofaceError(
                 f"methods paragraph: analysis {attrs.get('analysis')!r} is unknown; "
                 f"use one of {', '.join(_ANALYSES)}"
             )
+    rsa_family = [a for a in analyses if analysis_kind(a) in ("rsa", "rsa_compare")]
+    for attrs in analyses:
+        kind = analysis_kind(attrs)
         # a description identical to one already written (the same RSA twice) is not repeated
-        parts += [t for t in _describe(attrs, kind, cites) if t.plain not in written]
+        parts += [t for t in _describe(attrs, kind, cites, rsa_family, written) if t.plain not in written]
         written.update(t.plain for t in parts)
         inference = _inference(attrs, cites, written)
         if inference is not None:
@@ -1056,7 +1503,10 @@ def methods_paragraph(params: Mapping) -> Text:
     return _build(params)[0]
 
 
-def references(params: Mapping) -> list[Text]:
-    """The APA reference list (alphabetical) of the works :func:`methods_paragraph` cites for ``params``."""
-    keys = _build(params)[1]
+def references(params: Mapping, texts=()) -> list[Text]:
+    """The APA reference list (alphabetical) of the works cited in the methods paragraph written for
+    ``params`` (by the paragraph itself and by the method descriptions it quotes) and in ``texts``
+    (table notes, result sentences, figure notes: str or :class:`Text`), found by :func:`citations`."""
+    paragraph, keys = _build(params)
+    keys = list(dict.fromkeys(keys + citations(paragraph, *texts)[0]))
     return sorted((REFERENCES[k].entry for k in keys), key=lambda t: t.plain.lower())
