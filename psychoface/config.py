@@ -39,7 +39,8 @@ ratings = "{ratings}"
 
 # The network: any torchvision classification model (`psychoface layers --model NAME` lists
 # its layers). weights: "DEFAULT" (torchvision's pretrained weights, cached in $TORCH_HOME),
-# a path to a checkpoint file, or "none" (random weights drawn with `seed`).
+# another torchvision weights name of the model (e.g. "IMAGENET1K_V1"; any case), a path to a
+# checkpoint file, or "none" (random weights drawn with `seed`).
 model = "{model}"
 weights = "{weights}"
 
@@ -121,11 +122,24 @@ class StudyConfig:
 
     @property
     def weights_spec(self) -> str:
-        """``DEFAULT``/enum name/``none`` as given, or a checkpoint path resolved against the study."""
-        w = str(self.weights)
-        if w.lower() == "none" or re.fullmatch(r"[A-Z][A-Z0-9_]*", w):
+        """``none`` or a torchvision weights name of ``model`` (``DEFAULT``, ``IMAGENET1K_V1``,
+        ``VGG16_Weights.IMAGENET1K_V1``, in any case) as given, else a checkpoint path resolved
+        against the study folder, which must exist."""
+        from psychoface.features import models
+
+        w = str(self.weights).strip()
+        if w.lower() == "none":
             return w
-        return str(self.path(w))
+        if self.model not in models.available_models():  # build_model names the unknown model
+            return w if re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", w) else str(self.path(w))
+        if models.weights_member(self.model, w) is not None:
+            return w
+        path = self.path(w)
+        if path.is_file():
+            return str(path)
+        raise PsychofaceError(
+            f"weights '{w}' for {self.model}: neither a torchvision weights name nor an existing checkpoint file "
+            f"({path}); use one of {', '.join(models.weights_names(self.model))}, or a checkpoint path")
 
     def _missing(self, key: str, flag: str) -> str:
         where = f"{self.source}" if self.source else f"no {CONFIG_NAME} in {self.root}"
@@ -222,10 +236,19 @@ def write_config(folder: str | Path, *, force: bool = False, **values) -> Path:
 
     folder = Path(folder)
     target = folder / CONFIG_NAME
+    if folder.exists() and not folder.is_dir():
+        raise PsychofaceError(
+            f"{folder}: is a file, not a folder; give `psychoface init` the study folder "
+            f"(it writes {CONFIG_NAME} there)")
     if target.exists() and not force:
         raise PsychofaceError(f"{target} already exists; edit it, or pass --force to overwrite it")
     text = render_template(**values)
     parse_config(text, root=folder)  # the template must always parse
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(target, text)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, text)
+    except OSError as exc:
+        raise PsychofaceError(
+            f"{target}: cannot be written ({exc.strerror or exc}); choose a study folder you can write to"
+        ) from None
     return target

@@ -1,6 +1,7 @@
 """The study file: template, parsing, validation and overrides."""
 
 import pytest
+from PIL import Image
 
 from psychoface.config import CONFIG_NAME, load_config, parse_config, render_template, write_config
 from psychoface.errors import PsychofaceError
@@ -54,10 +55,70 @@ def test_missing_images_says_what_to_do(tmp_path, monkeypatch):
         cfg.images_path
 
 
-@pytest.mark.parametrize(
-    "weights, expected",
-    [("DEFAULT", "DEFAULT"), ("IMAGENET1K_V1", "IMAGENET1K_V1"), ("none", "none"), ("ckpt/m.pth", "REL")],
-)
-def test_weights_spec(tmp_path, weights, expected):
-    cfg = parse_config(render_template(weights=weights), root=tmp_path)
-    assert cfg.weights_spec == (str(tmp_path / "ckpt/m.pth") if expected == "REL" else expected)
+@pytest.mark.parametrize("weights", [
+    "DEFAULT", "default", "IMAGENET1K_V1", "imagenet1k_features", "VGG16_Weights.IMAGENET1K_V1",
+    "vgg16_weights.default", "none", "None"])
+def test_torchvision_weights_names_in_any_case_are_names(tmp_path, weights):
+    (tmp_path / weights).write_text("a file of that name does not shadow the weights name")
+    cfg = parse_config(render_template(model="vgg16", weights=weights), root=tmp_path)
+    assert cfg.weights_spec == weights
+
+
+def test_weights_path_resolved_against_study_folder(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "m.pth").write_bytes(b"")
+    cfg = parse_config(render_template(weights="ckpt/m.pth"), root=tmp_path)
+    assert cfg.weights_spec == str(tmp_path / "ckpt" / "m.pth")
+
+
+def test_weights_neither_name_nor_file_lists_the_names(tmp_path):
+    cfg = parse_config(render_template(model="vgg16", weights="IMAGENET2K"), root=tmp_path)
+    with pytest.raises(PsychofaceError) as info:
+        cfg.weights_spec
+    message = str(info.value)
+    assert message == (f"weights 'IMAGENET2K' for vgg16: neither a torchvision weights name nor an existing "
+                       f"checkpoint file ({tmp_path / 'IMAGENET2K'}); use one of DEFAULT, IMAGENET1K_V1, "
+                       "IMAGENET1K_FEATURES, none, or a checkpoint path")
+    cfg = parse_config(render_template(model="vgg61", weights="default"), root=tmp_path)
+    assert cfg.weights_spec == "default"  # the unknown model is build_model's error to report
+
+
+# --- the command line: one line, never a traceback ------------------------------------------------------
+
+def _cli_error(args):
+    from typer.testing import CliRunner
+
+    from psychoface.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0].removeprefix("error: ")
+
+
+def test_init_into_a_file_or_an_unwritable_place_is_one_line(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    message = _cli_error(["init", target])
+    assert message == (f"{target}: is a file, not a folder; give `psychoface init` the study folder "
+                       f"(it writes {CONFIG_NAME} there)")
+    assert target.read_text() == "mine"
+    message = _cli_error(["init", target / "study"])
+    assert message.startswith(f"{target / 'study'}: is a file, not a folder") or \
+        message.startswith(f"{target / 'study' / CONFIG_NAME}: cannot be written (Not a directory)")
+    write_config(tmp_path)
+    assert _cli_error(["init", tmp_path]).startswith(f"{tmp_path / CONFIG_NAME} already exists")
+
+
+def test_extract_with_lowercase_default_weights_is_not_a_path(tmp_path, monkeypatch):
+    from psychoface import workflows
+
+    seen = {}
+    monkeypatch.setattr("psychoface.features.extract.extract", lambda *a, **k: seen.update(k))
+    write_config(tmp_path, images="images", model="vgg16", weights="default")
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "face.png")
+    workflows.extract_features(load_config(tmp_path))
+    assert seen["weights"] == "default"

@@ -20,7 +20,9 @@ from psychoface.data.images import Stimulus, find_images
 from psychoface.errors import PsychofaceError
 from psychoface.features import extract as extract_module
 from psychoface.features.extract import extract
+from psychoface.features.layers import layer_aliases, trace_modules
 from psychoface.features.store import FeatureStore
+from psychoface.provenance import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -70,6 +72,9 @@ def test_mobilenet_v2_pretrained_equals_torchvision(tmp_path, monkeypatch):
     os.symlink(MOBILENET_FILE, checkpoints / MOBILENET_FILE.name)
     stimuli = [Stimulus(str(i), OMI_IMAGES / f"{i}.jpg") for i in (1, 2, 3, 4)]
     layers = ["stem", "block7", "conv_last", "pool", "logits", "features.18.0"]
+    # IMAGENET1K_V1, not DEFAULT: torchvision's DEFAULT for MobileNetV2 is IMAGENET1K_V2, a different file
+    # (mobilenet_v2-7ebf99e0.pth, preprocessed with resize 232); the shared checkpoint is V1's file
+    # mobilenet_v2-b0353104.pth (resize 256), which torchvision finds in the cache without a download.
     fs = extract(stimuli, tmp_path / "store", model="mobilenet_v2", weights="IMAGENET1K_V1", layers=layers,
                  batch_size=4, device="cpu")
 
@@ -301,3 +306,123 @@ def test_refuses_to_mix_and_adds_layers(tmp_path, images):
     fs = extract(images, store, **dict(base, seed=1), overwrite=True)
     assert fs.layers == ["pool"] and fs.manifest["weights"]["description"] == "random init, seed 1"
     assert not np.array_equal(fs.features("pool"), before)
+
+
+def test_random_weights_drawn_differently_are_refused_on_resume_and_append(tmp_path, images, monkeypatch):
+    """A torch upgrade may change the initialisation code: the same seed then draws another network."""
+    store = tmp_path / "store"
+    args = dict(SMALL, layers=["pool"], batch_size=4)
+
+    def interrupt(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract(images, store, progress=interrupt, **args)
+    digest = FeatureStore(store).manifest["weights"]["sha256"]
+    assert len(digest) == 64 and not FeatureStore(store).is_complete("pool")
+
+    get_model = torchvision.models.get_model
+
+    def other_init(name, **kwargs):  # "new init code": one weight differs
+        net = get_model(name, **kwargs)
+        with torch.no_grad():
+            net.features[0][0].weight[0, 0, 0, 0] += 1.0
+        return net
+
+    monkeypatch.setattr(torchvision.models, "get_model", other_init)
+    for layers in (["pool"], ["pool", "stem"]):  # resume, and append a layer
+        with pytest.raises(PsychofaceError) as info:
+            extract(images, store, **dict(args, layers=layers))
+        message = str(info.value)
+        assert f"holds features of 'random init, seed 0' whose initial weights have sha256 {digest}" in message
+        assert "the random initialisation differs); use a new --store or --overwrite" in message
+    monkeypatch.undo()
+    fs = extract(images, store, **args)  # the original init resumes
+    assert fs.is_complete("pool") and fs.manifest["weights"]["sha256"] == digest
+
+
+def test_checkpoints_are_compared_by_sha256(tmp_path, images):
+    checkpoints = {}
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        checkpoints[seed] = tmp_path / f"seed{seed}.pt"
+        torch.save(torchvision.models.mobilenet_v3_small().state_dict(), checkpoints[seed])
+    store = tmp_path / "store"
+    args = dict(model="mobilenet_v3_small", device="cpu", layers=["pool"], batch_size=6)
+    extract(images, store, weights=str(checkpoints[1]), **args)
+    a, b = sha256_file(checkpoints[1]), sha256_file(checkpoints[2])
+    with pytest.raises(PsychofaceError, match=rf"holds features from weights 'checkpoint {checkpoints[1]}' "
+                                              rf"\(sha256 {a}\), not 'checkpoint {checkpoints[2]}' \(sha256 {b}\); "
+                                              "use a new --store or --overwrite"):
+        extract(images, store, weights=str(checkpoints[2]), **args)
+    moved = tmp_path / "moved" / "same.pt"  # the same bytes elsewhere are the same weights
+    moved.parent.mkdir()
+    moved.write_bytes(checkpoints[1].read_bytes())
+    fs = extract(images, store, weights=str(moved), **dict(args, layers=["pool", "stem"]))
+    assert fs.is_complete("stem") and fs.manifest["weights"]["sha256"] == a
+
+
+def test_other_preprocessing_is_refused(tmp_path, images, monkeypatch):
+    """As after a torchvision release that changed a weights' transforms: same network, other inputs."""
+    from torchvision.transforms._presets import ImageClassification
+
+    store = tmp_path / "store"
+    args = dict(SMALL, layers=["pool"], batch_size=6)
+    extract(images, store, **args)
+    build = extract_module.build_model
+
+    def resized(*a, **k):
+        loaded = build(*a, **k)
+        loaded.transform = ImageClassification(crop_size=224, resize_size=240)
+        loaded.preprocessing = {**loaded.preprocessing, "resize": 240}
+        return loaded
+
+    monkeypatch.setattr(extract_module, "build_model", resized)
+    with pytest.raises(PsychofaceError, match=rf"{store}: images were preprocessed differently "
+                                              r"\(resize 256 vs 240\); use a new --store or --overwrite"):
+        extract(images, store, **args)
+
+
+# --- every alias of every architecture family ---------------------------------------------------
+
+FAMILIES = ["alexnet", "resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "densenet121",
+            "convnext_tiny", "regnet_x_400mf", "googlenet", "inception_v3", "shufflenet_v2_x0_5", "mnasnet0_5",
+            "squeezenet1_0", "squeezenet1_1", "vit_b_32", "swin_t"]
+"""The smallest model of each family with aliases. VGG is left out here: initialising a VGG takes 7-20 s
+on the test machine, its aliases are extracted against torchvision's own forward pass in
+test_vgg16_random_weights_equal_torchvision_and_survive_inplace_relu, and the dry-pass test in
+test_models_layers.py checks that every alias of every VGG runs once and returns a tensor."""
+CHANNELS_LAST = {"swin_t"}
+"""Families whose (3-D per image) stage outputs are height x width x channels."""
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_alias_extracts_from_random_weights(tmp_path, name):
+    """All aliases of a random-weight model from one image in one pass, with the shapes of the dry trace.
+    The deepest spatial alias is also stored average-pooled under its raw module name: that must equal
+    the mean of the unpooled values over height and width, wherever the channels are."""
+    image = make_images(tmp_path / "images", 1)
+    crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size[0]
+    if name.startswith("regnet"):  # RegNet computes its widths from tensor values: not on the meta device
+        net = torchvision.models.get_model(name)
+    else:
+        with torch.device("meta"):
+            net = torchvision.models.get_model(name)
+    aliases = layer_aliases(net)
+    traces = {t.name: t.shape for t in trace_modules(net, crop)}
+    spatial = [a for a, m in aliases.items()
+               if m not in aliases and len(traces[m]) == 3 and min(traces[m]) > 1]
+    module = aliases[spatial[-1]]
+    fs = extract(image, tmp_path / "store", model=name, weights="none", layers=[*aliases, module],
+                 pooling={module: "avg"}, batch_size=1, workers=0, device="cpu")
+    for alias, m in aliases.items():
+        spec = fs.manifest["layers"][alias]
+        assert tuple(spec["shape"]) == traces[m] and spec["module"] == m, alias
+        X = fs.features(alias)
+        assert X.shape == (1, spec["n_features"]) and np.isfinite(X).all(), alias
+
+    shape = traces[module]
+    full = np.asarray(fs.features(spatial[-1])).reshape(1, *shape).astype(np.float64)
+    expected = full.mean(axis=(1, 2)) if name in CHANNELS_LAST else full.mean(axis=(2, 3))
+    assert fs.manifest["layers"][module]["shape"] == [shape[2] if name in CHANNELS_LAST else shape[0]]
+    np.testing.assert_allclose(fs.features(module), expected, rtol=1e-4, atol=1e-6)

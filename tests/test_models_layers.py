@@ -13,8 +13,10 @@ import torchvision
 from torch import nn
 
 from psychoface.errors import PsychofaceError
-from psychoface.features.layers import layer_aliases, list_layers, resolve_layers, trace_modules
-from psychoface.features.models import build_model, resolve_device
+from psychoface.features.layers import (
+    channels_last_modules, layer_aliases, list_layers, resolve_layers, trace_modules,
+)
+from psychoface.features.models import build_model, resolve_device, state_dict_sha256, weights_member
 from psychoface.provenance import sha256_file
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -61,7 +63,8 @@ def test_random_init_is_seeded_and_described():
     for key, value in a.model.state_dict().items():
         assert torch.equal(value, b.model.state_dict()[key])
     assert not torch.equal(a.model.conv1.weight, c.model.conv1.weight)
-    assert a.weights_description == "random init, seed 3" and a.weights_hash is None
+    assert a.weights_description == "random init, seed 3"
+    assert a.weights_hash == b.weights_hash == state_dict_sha256(a.model) != c.weights_hash
     assert not a.model.training
     ref = torchvision.models.ResNet18_Weights.DEFAULT.transforms()
     assert a.preprocessing == {
@@ -69,6 +72,41 @@ def test_random_init_is_seeded_and_described():
         "crop": ref.crop_size[0], "mean": list(ref.mean), "std": list(ref.std),
         "interpolation": "bilinear", "antialias": True}
     assert (a.preprocessing["resize"], a.preprocessing["crop"]) == (256, 224)
+
+
+def test_state_dict_sha256_sees_every_value_dtype_and_name():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Linear(4, 2))
+    digest = state_dict_sha256(net)
+    assert len(digest) == 64 and digest == state_dict_sha256(net)
+    with torch.no_grad():
+        net[0].weight[1, 2, 0, 1] += 2 ** -20  # one weight, in its last bits
+    changed = state_dict_sha256(net)
+    assert changed != digest
+    net[1].num_batches_tracked += 1  # buffers count too
+    assert state_dict_sha256(net) != changed
+    renamed = nn.Sequential()
+    for name, module in zip(("a", "b", "c"), net):
+        renamed.add_module(name, module)
+    assert state_dict_sha256(renamed) != state_dict_sha256(net)
+    zeros = nn.Linear(4, 2)
+    with torch.no_grad():
+        zeros.weight.zero_()
+        zeros.bias.zero_()
+    single = state_dict_sha256(zeros)
+    zeros.to(torch.float64)  # zero bytes all the same: the dtype must make the difference
+    assert state_dict_sha256(zeros) != single
+
+
+def test_weights_member_is_case_insensitive():
+    enum = torchvision.models.VGG16_Weights
+    for spec in ("DEFAULT", "default", " Default ", "vgg16_weights.default"):
+        assert weights_member("vgg16", spec) is enum.DEFAULT
+    for spec in ("IMAGENET1K_V1", "imagenet1k_v1", "VGG16_Weights.IMAGENET1K_V1", "vgg16_weights.imagenet1k_v1"):
+        assert weights_member("vgg16", spec) is enum.IMAGENET1K_V1
+    assert weights_member("vgg16", "imagenet1k_features") is enum.IMAGENET1K_FEATURES
+    for spec in ("IMAGENET2K", "ResNet50_Weights.IMAGENET1K_V1", "ckpt/vgg16.pth", "none"):
+        assert weights_member("vgg16", spec) is None
 
 
 def test_default_weights_offline_names_file_and_folder(torch_home, no_network):
@@ -222,6 +260,74 @@ def test_every_family_has_valid_aliases_and_logits(name):
     aliases = layer_aliases(net)
     assert "logits" in aliases
     assert all(module in modules for module in aliases.values())
+
+
+def test_inception_shufflenet_mnasnet_squeezenet_aliases():
+    goog = layer_aliases(_meta_model("googlenet"))
+    assert list(goog) == ["conv1", "pool1", "conv2", "conv3", "pool2", "inception3a", "inception3b", "pool3",
+                          "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "pool4",
+                          "inception5a", "inception5b", "pool", "logits"]
+    assert (goog["pool1"], goog["pool"], goog["logits"]) == ("maxpool1", "avgpool", "fc")
+    inc = layer_aliases(_meta_model("inception_v3"))
+    assert (inc["conv1a"], inc["conv4a"], inc["pool2"]) == ("Conv2d_1a_3x3", "Conv2d_4a_3x3", "maxpool2")
+    assert [a for a in inc if a.startswith("mixed")] == [
+        "mixed5b", "mixed5c", "mixed5d", "mixed6a", "mixed6b", "mixed6c", "mixed6d", "mixed6e", "mixed7a",
+        "mixed7b", "mixed7c"]
+    assert "AuxLogits" not in inc.values() and inc["logits"] == "fc"
+    assert layer_aliases(_meta_model("shufflenet_v2_x1_0")) == {
+        "conv1": "conv1", "pool1": "maxpool", "stage2": "stage2", "stage3": "stage3", "stage4": "stage4",
+        "conv5": "conv5", "logits": "fc"}
+    net = _meta_model("mnasnet1_0")
+    mnas = layer_aliases(net)
+    assert mnas == {"stem": "layers.2", "sepconv": "layers.7", "stage1": "layers.8", "stage2": "layers.9",
+                    "stage3": "layers.10", "stage4": "layers.11", "stage5": "layers.12", "stage6": "layers.13",
+                    "conv_last": "layers.16", "logits": "classifier.1"}
+    types = _types(net, mnas)
+    assert types["stem"] is types["conv_last"] is nn.ReLU and types["sepconv"] is nn.BatchNorm2d
+    sq10, sq11 = layer_aliases(_meta_model("squeezenet1_0")), layer_aliases(_meta_model("squeezenet1_1"))
+    assert [a for a in sq10 if a.startswith("pool")] == ["pool1", "pool4", "pool8"]  # Caffe's names
+    assert [a for a in sq11 if a.startswith("pool")] == ["pool1", "pool3", "pool5"]
+    for aliases in (sq10, sq11):
+        assert [a for a in aliases if a.startswith("fire")] == [f"fire{i}" for i in range(2, 10)]
+        assert (aliases["conv1"], aliases["fire9"], aliases["conv10"], aliases["logits"]) == (
+            "features.1", "features.12", "classifier.2", "classifier")
+    assert _types(_meta_model("squeezenet1_0"), sq10)["pool8"] is nn.MaxPool2d
+
+
+def test_transformer_aliases_and_channels_last_layout():
+    vit = layer_aliases(_meta_model("vit_b_16"))
+    assert list(vit) == ["patch_embed"] + [f"block{i}" for i in range(1, 13)] + ["norm", "logits"]
+    assert (vit["block12"], vit["norm"], vit["logits"]) == ("encoder.layers.encoder_layer_11", "encoder.ln",
+                                                            "heads.head")
+    assert channels_last_modules(_meta_model("vit_b_16")) == set()
+    for name in ("swin_t", "swin_v2_t"):
+        net = _meta_model(name)
+        swin = layer_aliases(net)
+        assert swin == {"stem": "features.0", "stage1": "features.1", "stage2": "features.3", "stage3": "features.5",
+                        "stage4": "features.7", "norm": "norm", "pool": "avgpool", "logits": "head"}
+        last = channels_last_modules(net)
+        assert {"features.0", "features.1", "features.2", "features.7", "norm", "features.0.1"} <= last
+        assert not {"features.0.0", "permute", "avgpool", "head"} & last
+    convnext = channels_last_modules(_meta_model("convnext_tiny"))
+    assert {"features.1.0.block.1", "features.1.0.block.2", "features.1.0.block.5"} <= convnext
+    assert not {"features.1", "features.1.0", "features.1.0.block", "features.1.0.block.0",
+                "features.1.0.block.6", "avgpool"} & convnext
+    assert channels_last_modules(_meta_model("resnet18")) == set()
+
+
+@pytest.mark.parametrize("name", [
+    "vgg11", "vgg16", "vgg19_bn", "alexnet", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2",
+    "mobilenet_v3_large", "efficientnet_b0", "efficientnet_v2_s", "densenet121", "convnext_tiny", "regnet_y_400mf",
+    "googlenet", "inception_v3", "shufflenet_v2_x1_0", "mnasnet1_0", "squeezenet1_0", "squeezenet1_1", "vit_b_16",
+    "vit_l_32", "swin_t", "swin_v2_t"])
+def test_every_alias_runs_once_and_outputs_a_tensor(name):
+    """What extraction needs of a module, from a dry pass at the DEFAULT weights' crop size (cheap for any
+    model; test_extract.py extracts every alias of the smallest model of each family for real)."""
+    net = _meta_model(name)
+    crop = torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size[0]
+    traces = {t.name: t for t in trace_modules(net, crop)}
+    for alias, module in layer_aliases(net).items():
+        assert module in traces and traces[module].extractable, (alias, module)
 
 
 def test_resolve_layers_aliases_raw_names_and_errors():

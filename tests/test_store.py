@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 from scipy.io import loadmat
 
 from psychoface.errors import PsychofaceError
@@ -169,3 +170,175 @@ def test_export_round_trips(tmp_path, X):
     with pytest.raises(PsychofaceError, match=r"x.xlsx: unknown export format '.xlsx'; use a .csv, .parquet"):
         export_features(fs, "fc", tmp_path / "x.xlsx")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary files left
+
+
+# --- random weights: the initialised state_dict's SHA-256 -------------------------------------------
+
+def random_header(sha256, torch_version="2.0.0"):
+    out = header()
+    out["weights"] = {"spec": "none", "description": "random init, seed 0", "sha256": sha256}
+    out["versions"] = {"torch": torch_version}
+    return out
+
+
+def test_random_weights_with_another_initial_state_are_refused(tmp_path):
+    writer = open_store_for_writing(tmp_path / "store", header=random_header("a" * 64), stimuli=stimuli(),
+                                    layers={"fc": LAYER})
+    writer.close(finished=False)  # an incomplete store: a resume must check the weights too
+    with pytest.raises(PsychofaceError) as info:
+        open_store_for_writing(tmp_path / "store", header=random_header("b" * 64, "2.9.0"), stimuli=stimuli(),
+                               layers={"fc": LAYER})
+    message = str(info.value)
+    assert f"holds features of 'random init, seed 0' whose initial weights have sha256 {'a' * 64}" in message
+    assert f"now initialises weights with sha256 {'b' * 64} (torch 2.0.0 then, 2.9.0 now" in message
+    assert message.endswith("use a new --store or --overwrite") and "\n" not in message
+    open_store_for_writing(tmp_path / "store", header=random_header("a" * 64), stimuli=stimuli(),
+                           layers={"fc": LAYER}).close(True)
+
+
+def test_random_weights_stored_without_hash_cannot_be_checked(tmp_path, X):
+    write_store(tmp_path / "store", X)  # header(): sha256 None, as psychoface wrote before recording it
+    with pytest.raises(PsychofaceError, match=r"stored without the SHA-256 of the initial weights .*"
+                                              r"use a new --store or --overwrite"):
+        open_store_for_writing(tmp_path / "store", header=random_header("a" * 64), stimuli=stimuli(),
+                               layers={"fc7": LAYER})
+
+
+# --- crash windows: the manifest first, the old progress file before the new .npy ------------------
+
+def _resume_and_fill(path, X, layers=("fc",)):
+    writer = open_store_for_writing(path, header=header(), stimuli=stimuli(), layers={k: LAYER for k in layers})
+    for layer in layers:
+        assert writer.rows_done(layer) == 0
+        writer.write(layer, 0, X)
+    writer.commit(N, layers)
+    writer.close(finished=True)
+    fs = FeatureStore(path)
+    for layer in layers:
+        np.testing.assert_array_equal(fs.features(layer), X)
+
+
+def test_crash_while_creating_layers_of_a_new_store_resumes(tmp_path, X, monkeypatch):
+    from psychoface.features import store as store_module
+
+    create = store_module._create_layer
+    calls = []
+
+    def crash_on_second(*args):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed after the first layer's files exist
+        create(*args)
+
+    monkeypatch.setattr(store_module, "_create_layer", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        open_store_for_writing(tmp_path / "store", header=header(), stimuli=stimuli(),
+                               layers={"fc": LAYER, "fc7": LAYER})
+    monkeypatch.setattr(store_module, "_create_layer", create)
+    fs = FeatureStore(tmp_path / "store")  # a store, not "a folder that holds no feature store"
+    assert fs.layers == ["fc", "fc7"] and fs.rows_done("fc") == 0 and fs.rows_done("fc7") == 0
+    _resume_and_fill(tmp_path / "store", X, ("fc", "fc7"))
+
+
+@pytest.mark.parametrize("crash_at", ["before the new .npy", "after the new .npy"])
+def test_crash_while_recreating_a_layer_never_counts_zero_rows_complete(tmp_path, X, monkeypatch, crash_at):
+    from psychoface.features import store as store_module
+
+    path = tmp_path / "store"
+    write_store(path, X)
+    np.save(path / "fc.npy", X[:3])  # damaged: the next run re-creates the layer
+    if crash_at == "before the new .npy":
+        open_memmap = np.lib.format.open_memmap
+
+        def crash(file, mode="r+", *args, **kwargs):  # killed as the new .npy is about to be written
+            if mode == "w+":
+                raise KeyboardInterrupt
+            return open_memmap(file, mode, *args, **kwargs)
+        monkeypatch.setattr(np.lib.format, "open_memmap", crash)
+    else:
+        write_json = store_module.atomic_write_json
+
+        def crash(file, data):  # killed after the zero-filled .npy exists, before its progress file
+            if str(file).endswith(".progress.json"):
+                raise KeyboardInterrupt
+            write_json(file, data)
+        monkeypatch.setattr(store_module, "atomic_write_json", crash)
+    with pytest.raises(KeyboardInterrupt):
+        open_store_for_writing(path, header=header(), stimuli=stimuli(), layers={"fc": LAYER})
+    monkeypatch.undo()
+    fs = FeatureStore(path)
+    assert fs.rows_done("fc") == 0 and not fs.is_complete("fc")
+    with pytest.raises(PsychofaceError, match=r"layer fc .* is incomplete \(0 of 7 images\)"):
+        fs.features("fc")
+    _resume_and_fill(path, X)
+
+
+def test_leftover_manifest_temporary_file_is_not_foreign(tmp_path, X):
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / ".manifest.json.abc123.tmp").write_text("{")  # killed while writing the manifest
+    write_store(tmp_path / "store", X)
+    np.testing.assert_array_equal(FeatureStore(tmp_path / "store").features("fc"), X)
+
+
+def test_overwrite_removes_progress_before_features_and_manifest_last(tmp_path, X, monkeypatch):
+    from psychoface.features import store as store_module
+
+    write_store(tmp_path / "store", X, layers=("fc", "fc7"))
+    removed = []
+    unlink = type(tmp_path).unlink
+
+    def record(self, *args, **kwargs):
+        removed.append(self.name)
+        return unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(tmp_path), "unlink", record)
+    store_module._remove_store_files(tmp_path / "store")
+    monkeypatch.undo()
+    assert removed[-1] == "manifest.json"
+    assert max(removed.index(f"{k}.progress.json") for k in ("fc", "fc7")) < \
+        min(removed.index(f"{k}.npy") for k in ("fc", "fc7"))
+
+
+# --- unwritable places: one line naming the path ---------------------------------------------------
+
+def test_store_folder_that_cannot_be_created(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(PsychofaceError, match=r"afile/store: cannot create or write the feature store folder "
+                                              r"\(Not a directory\); choose a --store folder you can write to"):
+        open_store_for_writing(tmp_path / "afile" / "store", header=header(), stimuli=stimuli(),
+                               layers={"fc": LAYER})
+
+
+def test_export_into_a_folder_that_cannot_be_created(tmp_path, X):
+    fs = write_store(tmp_path / "store", X)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(PsychofaceError, match=r"afile/sub/x.csv: cannot write the export file \(Not a directory\); "
+                                              r"choose a folder you can write to"):
+        export_features(fs, "fc", tmp_path / "afile" / "sub" / "x.csv")
+
+
+def test_cli_store_and_export_errors_are_one_line(tmp_path, X, monkeypatch):
+    from typer.testing import CliRunner
+
+    from psychoface.cli import app
+
+    write_store(tmp_path / "store", X)
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["features", "export", "fc", str(tmp_path / "afile" / "x.npy"),
+                                      "--store", str(tmp_path / "store")])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "afile/x.npy: cannot write the export file" in lines[0]
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (40, 48), (90, 40, 20)).save(images / "face0.png")
+    result = CliRunner().invoke(app, ["extract", "--images", str(images), "--model", "mobilenet_v3_small",
+                                      "--weights", "none", "--layers", "logits", "--device", "cpu",
+                                      "--workers", "0", "--store", str(tmp_path / "afile" / "store")])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "afile/store: cannot create or write the feature store folder" in lines[0]

@@ -23,7 +23,8 @@ def init(
     images: Optional[str] = typer.Option(None, help="Folder of face images, relative to the study folder."),
     ratings: Optional[str] = typer.Option(None, help="Ratings file (CSV, TSV or XLSX)."),
     model: Optional[str] = typer.Option(None, help="torchvision model name, e.g. vgg16."),
-    weights: Optional[str] = typer.Option(None, help="DEFAULT, a checkpoint path, or none."),
+    weights: Optional[str] = typer.Option(
+        None, help="DEFAULT, a torchvision weights name, a checkpoint path, or none."),
     layers: Optional[str] = typer.Option(None, help="Comma-separated layers, e.g. conv5,fc7."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing psychoface.toml."),
 ):
@@ -95,7 +96,8 @@ def extract(
     config: Optional[Path] = ConfigOption,
     images: Optional[str] = typer.Option(None, help="Folder of face images (psychoface.toml: images)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="torchvision model (psychoface.toml: model)."),
-    weights: Optional[str] = typer.Option(None, help="DEFAULT, checkpoint path or none (psychoface.toml: weights)."),
+    weights: Optional[str] = typer.Option(
+        None, help="DEFAULT, a torchvision weights name, a checkpoint path or none (psychoface.toml: weights)."),
     layer: Optional[str] = typer.Option(None, "--layers", "--layer", "-l", help="Comma-separated layers (psychoface.toml: layers)."),
     pooling: Optional[str] = typer.Option(None, help="none, avg or max (psychoface.toml: pooling)."),
     batch_size: Optional[int] = typer.Option(None, help="Images per forward pass (psychoface.toml: batch_size)."),

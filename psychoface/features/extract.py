@@ -11,9 +11,17 @@ exception from its hook, so that unrequested later layers cost nothing.
 Rows go to disk batch by batch and are made durable every ``chunk_size`` rows (see
 :mod:`psychoface.features.store`); an interrupted or failed extraction keeps its completed rows, and
 calling :func:`extract` again with the same arguments resumes after them. Batches always start at
-multiples of ``batch_size``, so a resumed extraction is identical to an uninterrupted one. A decoding
-failure in a worker is returned with the batch rather than raised there, and raised in the main
-process as one line naming the file, after the rows before it have been saved.
+multiples of ``batch_size``, so a resumed extraction with the same ``batch_size`` (on the same device,
+thread count and library versions) is bitwise identical to an uninterrupted one. No image's features
+depend on the other images of its batch (batch norm uses its stored statistics in eval mode), but the
+floating-point summation order can: convolution and matrix kernels (oneDNN/MKL on the CPU,
+cuDNN/cuBLAS on a GPU) may choose another blocking or algorithm for another batch size, so rows
+computed with another ``batch_size`` may differ in the last bits (float32 rounding: logits of a
+random-weight ResNet-18 on one CPU thread differed by 5e-7 of their largest value between batch
+sizes 1 and 4, and not at all between 4 and 6). Each run's ``batch_size`` is recorded in the
+manifest's ``runs``. A decoding failure in a worker is returned with the batch rather than raised
+there, and raised in the main process as one line naming the file, after the rows before it have
+been saved.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from psychoface.data.images import PREPROCESSING_DESCRIPTION, Stimulus, find_images, hash_file, open_image
 from psychoface.errors import PsychofaceError
-from psychoface.features.layers import resolve_layers, trace_modules
+from psychoface.features.layers import channels_last_modules, resolve_layers, trace_modules
 from psychoface.features.models import build_model
 from psychoface.features.store import FeatureStore, open_store_for_writing
 from psychoface.provenance import versions
@@ -54,7 +62,8 @@ def extract(stimuli, store, *, model: str = "vgg16", weights="DEFAULT", layers: 
     model, weights : see :func:`psychoface.features.models.build_model`.
     layers : aliases or raw module names (see :mod:`psychoface.features.layers`).
     pooling : ``"none"`` (keep every value), ``"avg"`` or ``"max"`` (over height and width of a
-        4-D output), for all layers or as a dict ``{layer: pooling}`` (others ``"none"``).
+        4-D output, channels-first or, for Swin-style layers, channels-last), for all layers or as a
+        dict ``{layer: pooling}`` (others ``"none"``).
     batch_size, workers : images per forward pass; DataLoader worker processes decoding and
         preprocessing in parallel with the forward pass (0: in the main process).
     device : ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"``, ...
@@ -108,13 +117,15 @@ def _run(loaded, stimuli, start, specs, modules, writer, *, batch_size, workers,
         by_module.setdefault(specs[name]["module"], []).append(name)
     last = max(by_module, key=lambda m: modules[m].order)
     net = loaded.model
+    channels_last = channels_last_modules(net)
 
     def hook_for(module_name):
         names = [(name, specs[name]["pooling"]) for name in by_module[module_name]]
+        spatial = (1, 2) if module_name in channels_last else (2, 3)
 
         def hook(_module, _inputs, output):
             for name, pooling in names:
-                captured[name] = _pool(output, pooling)
+                captured[name] = _pool(output, pooling, spatial)
             if module_name == last:
                 raise _StopForward
         return hook
@@ -150,13 +161,14 @@ def _run(loaded, stimuli, start, specs, modules, writer, *, batch_size, workers,
         writer.commit(row, specs)  # keep every complete batch, also on errors and interrupts
 
 
-def _pool(output: torch.Tensor, pooling: str) -> torch.Tensor:
-    """A CPU copy of a hooked output, flattened per image after optional spatial pooling."""
+def _pool(output: torch.Tensor, pooling: str, spatial=(2, 3)) -> torch.Tensor:
+    """A CPU copy of a hooked output, flattened per image after optional pooling over the
+    ``spatial`` (height, width) dimensions: (2, 3) channels-first, (1, 2) channels-last."""
     out = output.detach()
     if pooling == "avg":
-        out = out.mean(dim=(2, 3))
+        out = out.mean(dim=spatial)
     elif pooling == "max":
-        out = out.amax(dim=(2, 3))
+        out = out.amax(dim=spatial)
     return out.flatten(1).to("cpu", torch.float32, copy=pooling == "none")
 
 
@@ -165,6 +177,7 @@ def _layer_specs(loaded, layers, pooling):
     pairs = resolve_layers(loaded, [layers] if isinstance(layers, str) else list(layers))
     names = [name for name, _ in pairs]
     pooling_of = _pooling_map(pooling, names)
+    channels_last = channels_last_modules(loaded.model)
     crop = loaded.preprocessing["crop"]
     traces = {t.name: t for t in trace_modules(loaded.model, tuple(crop) if isinstance(crop, list) else crop)}
     specs = {}
@@ -186,7 +199,7 @@ def _layer_specs(loaded, layers, pooling):
                 raise PsychofaceError(
                     f"pooling {pooling_of[name]} for layer {name}: needs a (channels, height, width) output, "
                     f"{name} gives {tuple(shape)}; use pooling none for it")
-            shape = shape[:1]
+            shape = shape[2:] if module in channels_last else shape[:1]
         specs[name] = {"module": module, "shape": shape, "pooling": pooling_of[name],
                        "n_features": int(math.prod(shape)), "dtype": "float32"}
     return specs, traces

@@ -24,7 +24,28 @@ such as ``features.28`` or ``layer4.1.conv2`` always work too):
 * ConvNeXt: ``stem``, ``stage1`` ... ``stage4``, ``pool``, ``pre_logits`` (pooled and
   layer-normalised), ``logits``.
 * RegNet: ``stem``, ``block1`` ... ``block4``, ``pool``, ``logits``.
-* SqueezeNet: ``logits`` (the classifier's pooled output).
+* GoogLeNet: ``conv1`` ... ``conv3`` (each a convolution, batch norm and ReLU), ``pool1`` ... ``pool4``
+  (``maxpool1`` ...), ``inception3a`` ... ``inception5b``, ``pool`` (global average pooling),
+  ``logits``. The auxiliary classifiers do not run in eval mode.
+* Inception v3: ``conv1a``, ``conv2a``, ``conv2b``, ``pool1``, ``conv3b``, ``conv4a``, ``pool2``
+  (torchvision's ``Conv2d_1a_3x3`` ... ``maxpool2``), ``mixed5b`` ... ``mixed7c`` (``Mixed_5b`` ...),
+  ``pool``, ``logits``.
+* ShuffleNetV2: ``conv1`` (post-ReLU), ``pool1``, ``stage2`` ... ``stage4``, ``conv5`` (post-ReLU),
+  ``logits`` (the global pooling before it is functional).
+* MNASNet: ``stem`` (ReLU after the first convolution), ``sepconv`` (the stem's depthwise-separable
+  convolution, ``layers.7``), ``stage1`` ... ``stage6`` (the stacks of inverted residual blocks),
+  ``conv_last`` (ReLU after the last 1 x 1 convolution), ``logits``.
+* SqueezeNet (1.0 and 1.1; Caffe naming): ``conv1`` (post-ReLU), ``fire2`` ... ``fire9``, the max
+  poolings named after the layer before them (1.0: ``pool1``, ``pool4``, ``pool8``; 1.1: ``pool1``,
+  ``pool3``, ``pool5``), ``conv10`` (ReLU after the final 1 x 1 convolution) and ``logits`` (its
+  global average pooling: SqueezeNet has no linear layer).
+* Vision Transformer: ``patch_embed`` (the patch projection, channels x grid), ``block1`` ...
+  ``blockN`` (encoder layers; tokens x width, class token first), ``norm`` (the final layer norm,
+  all tokens), ``logits``. The class-token read-out is functional and has no module.
+* Swin Transformer (v1 and v2): ``stem`` (patch embedding), ``stage1`` ... ``stage4``, ``norm``,
+  ``pool``, ``logits``. ``stem`` to ``norm`` output channels-last (height x width x channels), and
+  are stored unpooled in that order; ``avg`` / ``max`` pooling reduces height and width as for any
+  other layer (see :func:`channels_last_modules`).
 * Any other model: ``logits`` = the last ``nn.Linear``.
 
 Convolutional aliases deliberately name post-ReLU activations (what Caffe-era papers call
@@ -100,13 +121,79 @@ def layer_aliases(model) -> dict[str, str]:
         out = {"stem": "stem"}
         out.update({name: f"trunk_output.{name}" for name, _ in net.trunk_output.named_children()})
         out["pool"] = "avgpool"
+    elif isinstance(net, tvm.GoogLeNet):
+        out = {}
+        for name, child in net.named_children():
+            if name.startswith("maxpool"):
+                out[f"pool{name[len('maxpool'):]}"] = name
+            elif name.startswith(("conv", "inception")):
+                out[name] = name
+        out["pool"] = "avgpool"
+    elif isinstance(net, tvm.Inception3):
+        out = {}
+        for name, _ in net.named_children():
+            if name.startswith("Conv2d_"):  # Conv2d_1a_3x3 -> conv1a
+                out[f"conv{name.split('_')[1]}"] = name
+            elif name.startswith("maxpool"):
+                out[f"pool{name[len('maxpool'):]}"] = name
+            elif name.startswith("Mixed_"):
+                out[f"mixed{name[len('Mixed_'):]}"] = name
+        out["pool"] = "avgpool"
+    elif isinstance(net, tvm.ShuffleNetV2):
+        out = {"conv1": "conv1", "pool1": "maxpool", "stage2": "stage2", "stage3": "stage3", "stage4": "stage4",
+               "conv5": "conv5"}
+    elif isinstance(net, tvm.MNASNet):
+        n = len(net.layers)  # stem (0-7), six stacks, 1x1 convolution, batch norm, ReLU
+        out = {"stem": "layers.2", "sepconv": "layers.7"}
+        out.update({f"stage{i}": f"layers.{7 + i}" for i in range(1, n - 10)})
+        out["conv_last"] = f"layers.{n - 1}"
     elif isinstance(net, tvm.SqueezeNet):  # no linear layer: a 1x1 convolution, ReLU and pooling
-        out = {"logits": "classifier"}
+        out = _squeezenet(net)
+    elif isinstance(net, tvm.VisionTransformer):
+        out = {"patch_embed": "conv_proj"}
+        out.update({f"block{i}": f"encoder.layers.{name}"
+                    for i, (name, _) in enumerate(net.encoder.layers.named_children(), start=1)})
+        out["norm"] = "encoder.ln"
+    elif isinstance(net, tvm.SwinTransformer):
+        out = {"stem": "features.0"}
+        out.update({f"stage{i}": f"features.{2 * i - 1}" for i in range(1, len(net.features) // 2 + 1)})
+        out.update({"norm": "norm", "pool": "avgpool"})
     else:
         out = {}
     linears = [n for n, m in net.named_modules() if isinstance(m, nn.Linear)]
     if linears:
         out["logits"] = linears[-1]
+    return out
+
+
+def channels_last_modules(model) -> set[str]:
+    """Names of the modules whose 4-D output is channels-last (batch x height x width x channels).
+
+    torchvision's transformer-style networks (Swin, and the inside of ConvNeXt blocks) switch
+    layouts with ``Permute`` modules. The layout is followed through the module tree in
+    registration order, which is the execution order in these architectures: ``Permute([0, 2, 3,
+    1])`` switches to channels-last, ``Permute([0, 3, 1, 2])`` back; a container's output has the
+    layout after its last child. Networks without ``Permute`` modules are channels-first throughout.
+    """
+    from torchvision.ops.misc import Permute
+
+    net = _module(model)
+    if not any(isinstance(m, Permute) for m in net.modules()):
+        return set()
+    out: set[str] = set()
+    switch = {(0, 2, 3, 1): True, (0, 3, 1, 2): False}
+
+    def walk(module, prefix, last):
+        for name, child in module.named_children():
+            if isinstance(child, Permute):
+                last = switch.get(tuple(child.dims), last)
+            else:
+                last = walk(child, f"{prefix}{name}.", last)
+            if last:
+                out.add(f"{prefix}{name}")
+        return last
+
+    walk(net, "", False)
     return out
 
 
@@ -265,6 +352,23 @@ def _fc(classifier, hidden_names, logits_name) -> dict[str, str]:
     linears = [idx for idx, layer in children if isinstance(layer, nn.Linear)]
     if linears:
         out[logits_name] = f"classifier.{linears[-1]}"
+    return out
+
+
+def _squeezenet(net) -> dict[str, str]:
+    out, previous, fire, pending_conv = {}, 0, 1, False
+    for idx, layer in net.features.named_children():
+        name = f"features.{idx}"
+        if isinstance(layer, nn.Conv2d):
+            pending_conv = True
+        elif isinstance(layer, nn.ReLU) and pending_conv:
+            out["conv1"], previous, pending_conv = name, 1, False
+        elif isinstance(layer, tvm.squeezenet.Fire):
+            fire += 1
+            out[f"fire{fire}"], previous = name, fire
+        elif isinstance(layer, nn.MaxPool2d):
+            out[f"pool{previous}"] = name
+    out.update({"conv10": "classifier.2", "logits": "classifier"})
     return out
 
 

@@ -4,16 +4,18 @@
 ``torchvision.models.list_models(module=torchvision.models)`` names, with weights from one of three
 sources, each recorded so that a feature store can refuse to mix them:
 
-* ``"DEFAULT"`` or a weights enum name (``"IMAGENET1K_V1"``): torchvision's own loader, which looks
-  for the checkpoint in ``$TORCH_HOME/hub/checkpoints`` before downloading it; the SHA-256 of that
-  file is recorded.
+* ``"DEFAULT"`` or a weights enum name (``"IMAGENET1K_V1"``, ``"VGG16_Weights.IMAGENET1K_V1"``; case
+  does not matter): torchvision's own loader, which looks for the checkpoint in
+  ``$TORCH_HOME/hub/checkpoints`` before downloading it; the SHA-256 of that file is recorded.
 * a path to a local checkpoint (a ``state_dict``, or a dict holding one under ``"state_dict"`` or
   ``"model"``), loaded with ``torch.load(..., weights_only=True)`` so that an untrusted file cannot
   run code; its SHA-256 is recorded. A checkpoint whose only difference from the architecture is
   the number of classes of the final linear layer (a network fine-tuned to predict, say, 40
   attributes) is loaded into a model built with that number of outputs.
-* ``"none"``: random initialisation after ``torch.manual_seed(seed)``, deterministic for a given
-  torch version; recorded as ``"random init, seed N"``.
+* ``"none"``: random initialisation after ``torch.manual_seed(seed)`` on the CPU, deterministic for a
+  given torch version; recorded as ``"random init, seed N"`` together with the SHA-256 of the
+  initialised ``state_dict`` (:func:`state_dict_sha256`), because a torch release may change the
+  initialisation code and so draw a different network from the same seed.
 
 Images are preprocessed exactly as the weights' own ``transforms()`` prescribe (resize, centre
 crop, scale to [0, 1], normalise); checkpoints and random weights use the transforms of the
@@ -23,6 +25,7 @@ architecture's DEFAULT weights, which torchvision defines without a download.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +94,7 @@ def build_model(name: str, weights: str | os.PathLike = "DEFAULT", seed: int = 0
     name = _check_name(name)
     dev = resolve_device(device)
     enum = torchvision.models.get_model_weights(name)
-    kind, value = _parse_weights(name, weights, enum)
+    kind, value = _parse_weights(name, weights)
     if kind == "torchvision":
         model, weights_hash = _load_torchvision(name, value)
         spec = "DEFAULT" if str(weights).strip().upper() == "DEFAULT" else value.name
@@ -105,7 +108,7 @@ def build_model(name: str, weights: str | os.PathLike = "DEFAULT", seed: int = 0
     else:
         torch.manual_seed(seed)
         model = torchvision.models.get_model(name, weights=None)
-        spec, weights_hash, description = "none", None, f"random init, seed {seed}"
+        spec, weights_hash, description = "none", state_dict_sha256(model), f"random init, seed {seed}"
         transform_weights = enum.DEFAULT
     transform = transform_weights.transforms()
     model.eval().to(dev)
@@ -113,6 +116,36 @@ def build_model(name: str, weights: str | os.PathLike = "DEFAULT", seed: int = 0
                        weights_description=description, transform=transform,
                        preprocessing=describe_transform(transform, str(transform_weights)),
                        device=dev, seed=seed)
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """SHA-256 over a model's ``state_dict``: for each entry in sorted key order, the key, the dtype,
+    the shape and the tensor's bytes (C order, native byte order). Equal digests mean bitwise equal
+    parameters and buffers."""
+    h = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().to("cpu").contiguous()
+        h.update(f"{key}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def weights_member(name: str, weights):
+    """The torchvision weights enum member that ``weights`` names for model ``name`` ("DEFAULT",
+    "IMAGENET1K_V1", "VGG16_Weights.IMAGENET1K_V1", in any case), or None when it names none."""
+    enum = torchvision.models.get_model_weights(name)
+    spec = str(weights).strip().upper()
+    prefix = f"{enum.__name__.upper()}."
+    if spec.startswith(prefix):
+        spec = spec[len(prefix):]
+    if spec == "DEFAULT":
+        return enum.DEFAULT
+    return next((m for m in enum if m.name.upper() == spec), None)
+
+
+def weights_names(name: str) -> list[str]:
+    """The weights names :func:`build_model` accepts for model ``name`` besides checkpoint paths."""
+    return ["DEFAULT", *(m.name for m in torchvision.models.get_model_weights(name)), "none"]
 
 
 def describe_transform(transform, source: str) -> dict:
@@ -145,30 +178,24 @@ def _check_name(name: str) -> str:
     raise PsychofaceError(f"unknown model '{name}': not a torchvision classification model; {hint}")
 
 
-def _parse_weights(name, weights, enum):
+def _parse_weights(name, weights):
     """Classify a weights spec as ("torchvision", enum member), ("checkpoint", Path) or ("none", None)."""
     if isinstance(weights, os.PathLike):
-        return "checkpoint", _existing_file(name, weights, enum)
+        return "checkpoint", _existing_file(name, weights)
     spec = str(weights).strip()
     if spec.lower() == "none":
         return "none", None
-    if spec.upper() == "DEFAULT":
-        return "torchvision", enum.DEFAULT
-    members = {m.name.upper(): m for m in enum}
-    if spec.upper() in members:
-        return "torchvision", members[spec.upper()]
-    if spec.startswith(f"{enum.__name__}."):
-        member = spec.split(".", 1)[1].upper()
-        if member in members:
-            return "torchvision", members[member]
-    return "checkpoint", _existing_file(name, spec, enum)
+    member = weights_member(name, spec)
+    if member is not None:
+        return "torchvision", member
+    return "checkpoint", _existing_file(name, spec)
 
 
-def _existing_file(name, spec, enum) -> Path:
+def _existing_file(name, spec) -> Path:
     path = Path(spec).expanduser()
     if path.is_file():
         return path
-    choices = ", ".join(["DEFAULT", *(m.name for m in enum), "none"])
+    choices = ", ".join(weights_names(name))
     raise PsychofaceError(
         f"weights '{spec}' for {name}: no such checkpoint file and not one of {choices}; "
         "pass an existing checkpoint path or one of those names")

@@ -2,7 +2,8 @@
 
 Layout of a store folder::
 
-    manifest.json            format version, model, weights (spec, description, SHA-256), preprocessing,
+    manifest.json            format version, model, weights (spec, description, SHA-256 of the checkpoint
+                             file, or of the initialised state_dict for random weights), preprocessing,
                              library versions, seed, stimuli in order [{id, path, sha256}],
                              layers {name: {module, shape, pooling, n_features, dtype}}, created, updated
     <layer>.npy              float32, n_stimuli x n_features, created with numpy.lib.format.open_memmap
@@ -10,13 +11,17 @@ Layout of a store folder::
 
 Rows are written batch by batch with plain file writes and made durable (``fsync``) chunk by chunk
 before the progress file is replaced atomically, so memory does not grow with the number of images
-and a crash loses at most the chunk in flight. The manifest is written atomically too.
+and a crash loses at most the chunk in flight. The manifest is written atomically too, and before
+any layer file is created or re-created; a re-created layer loses its progress file before its
+``.npy`` is replaced. A crash at any point therefore leaves a store that a rerun resumes and that
+never counts rows of a new ``.npy`` as complete.
 
 A store refuses to mix features: extracting into an existing store with a different model, weights
-(compared by SHA-256, or by seed for random weights), preprocessing, stimulus list, or pooling of a
-layer, or after an image whose features are stored has changed (SHA-256), raises
-:class:`PsychofaceError` saying what differs. Images whose features are not stored yet may change
-(a corrupt file that stopped an extraction can be fixed and the extraction resumed).
+(compared by SHA-256; for random weights by seed and by the SHA-256 of the initialised state_dict,
+which a torch upgrade may change), preprocessing, stimulus list, or pooling of a layer, or after an
+image whose features are stored has changed (SHA-256), raises :class:`PsychofaceError` saying what
+differs. Images whose features are not stored yet may change (a corrupt file that stopped an
+extraction can be fixed and the extraction resumed).
 """
 
 from __future__ import annotations
@@ -156,8 +161,14 @@ def export_features(store, layer: str, path: str | os.PathLike, format: str | No
         raise PsychofaceError(
             f"{path}: unknown export format '{format or path.suffix}'; use a .csv, .parquet, .npy or .mat file")
     fs._check_complete(layer)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.touch()
+    except OSError as exc:
+        raise PsychofaceError(
+            f"{path}: cannot write the export file ({exc.strerror or exc}); choose a folder you can write to"
+        ) from None
     try:
         _EXPORTERS[fmt](fs, layer, tmp)
         if fmt == "npy":
@@ -291,11 +302,16 @@ def open_store_for_writing(path, *, header: dict, stimuli: list[dict], layers: d
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise PsychofaceError(f"{path}: is a file, not a feature store folder; choose another --store")
-    path.mkdir(parents=True, exist_ok=True)
-    lock = _lock(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        lock = _lock(path)
+    except OSError as exc:
+        raise PsychofaceError(
+            f"{path}: cannot create or write the feature store folder ({exc.strerror or exc}); "
+            "choose a --store folder you can write to") from None
     try:
         manifest_file = path / MANIFEST
-        if not manifest_file.is_file() and any(p.name != ".lock" for p in path.iterdir()):
+        if not manifest_file.is_file() and any(not _own_temporary(p.name) for p in path.iterdir()):
             raise PsychofaceError(
                 f"{path}: folder is not empty and holds no feature store; choose a new --store folder")
         if overwrite:
@@ -307,12 +323,13 @@ def open_store_for_writing(path, *, header: dict, stimuli: list[dict], layers: d
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **header,
                         "stimuli": stimuli, "layers": {}, "created": now(), "runs": []}
         manifest["runs"].append({"started": now(), "layers": list(layers), **(run or {})})
-        for name, spec in layers.items():
-            if name not in manifest["layers"] or not _npy_matches(path, name, len(stimuli), spec):
-                _create_layer(path, name, len(stimuli), spec)
-            manifest["layers"][name] = spec
+        create = [name for name in layers
+                  if name not in manifest["layers"] or not _npy_matches(path, name, len(stimuli), layers[name])]
+        manifest["layers"].update(layers)
         manifest["updated"] = now()
-        atomic_write_json(manifest_file, manifest)
+        atomic_write_json(manifest_file, manifest)  # first: a crash below leaves a store to resume
+        for name in create:
+            _create_layer(path, name, len(stimuli), layers[name])
         return StoreWriter(path, manifest, lock)
     except BaseException:
         lock.close()
@@ -325,6 +342,19 @@ def _check_same(path, manifest, header, stimuli, layers):
     if manifest["model"] != header["model"]:
         raise PsychofaceError(f"{path}: holds features of {manifest['model']}, not {header['model']}{tail}")
     old_w, new_w = manifest["weights"], header["weights"]
+    if old_w["spec"] == new_w["spec"] == "none" and old_w["description"] == new_w["description"] \
+            and old_w["sha256"] != new_w["sha256"]:
+        if old_w["sha256"] is None:
+            raise PsychofaceError(
+                f"{path}: holds features of '{old_w['description']}' stored without the SHA-256 of the initial "
+                f"weights (an older psychoface), so they cannot be checked against this run's "
+                f"(sha256 {new_w['sha256']}){tail}")
+        torch_then = manifest.get("versions", {}).get("torch", "unknown")
+        torch_now = header.get("versions", {}).get("torch", "unknown")
+        raise PsychofaceError(
+            f"{path}: holds features of '{old_w['description']}' whose initial weights have sha256 "
+            f"{old_w['sha256']}, but the same seed now initialises weights with sha256 {new_w['sha256']} "
+            f"(torch {torch_then} then, {torch_now} now: the random initialisation differs){tail}")
     if (old_w["sha256"] or old_w["description"]) != (new_w["sha256"] or new_w["description"]):
         raise PsychofaceError(
             f"{path}: holds features from weights '{old_w['description']}' (sha256 {old_w['sha256']}), "
@@ -359,6 +389,10 @@ def _check_same(path, manifest, header, stimuli, layers):
 
 
 def _create_layer(path, name, n, spec):
+    """A zero-filled ``.npy`` with no complete rows; the old progress file goes first, so that no
+    moment exists at which the new file's rows are counted as complete."""
+    with suppress(FileNotFoundError):
+        _progress_file(path, name).unlink()
     X = np.lib.format.open_memmap(path / f"{name}.npy", mode="w+", dtype=np.float32, shape=(n, spec["n_features"]))
     X.flush()
     del X
@@ -374,9 +408,16 @@ def _npy_matches(path, name, n, spec) -> bool:
 
 
 def _remove_store_files(path):
-    for p in path.iterdir():
-        if p.name == MANIFEST or p.name.endswith(".npy") or p.name.endswith(".progress.json"):
+    """Progress files, then features, then the manifest: interrupted, it leaves a store or nothing."""
+    files = [p for p in path.iterdir() if p.name.endswith((".progress.json", ".npy"))]
+    for p in sorted(files, key=lambda p: not p.name.endswith(".progress.json")) + [path / MANIFEST]:
+        with suppress(FileNotFoundError):
             p.unlink()
+
+
+def _own_temporary(name: str) -> bool:
+    """The lock file, or a temporary file that an interrupted atomic write of the manifest left."""
+    return name == ".lock" or (name.startswith(f".{MANIFEST}.") and name.endswith(".tmp"))
 
 
 def _lock(path):
