@@ -36,6 +36,9 @@ ratings = "{ratings}"
 # image paths relative to `images` (instead of matching ids to file names).
 # id_column = "stimulus"
 # path_column = "file"
+# Optional, long layout only: keep the rating rows for which this condition holds (pandas query
+# syntax on the file's columns); mean ratings, reliability and noise ceilings use those rows only.
+# trials_where = "rating_type != 'repeat'"
 
 # The network: any torchvision classification model (`psychoface layers --model NAME` lists
 # its layers). weights: "DEFAULT" (torchvision's pretrained weights, cached in $TORCH_HOME),
@@ -81,6 +84,7 @@ class StudyConfig:
     ratings: str | None = None
     id_column: str | None = None
     path_column: str | None = None
+    trials_where: str | None = None
     model: str = "vgg16"
     weights: str = "DEFAULT"
     layers: list[str] = field(default_factory=lambda: ["conv5", "fc7"])
@@ -187,7 +191,7 @@ def parse_config(text: str, *, root: Path, source: Path | None = None) -> StudyC
     defaults = StudyConfig()
     for key, value in data.items():
         expected = type(getattr(defaults, key))
-        if key in ("images", "ratings", "id_column", "path_column"):
+        if key in ("images", "ratings", "id_column", "path_column", "trials_where"):
             expected = str
         if key == "layers" and isinstance(value, str):
             data[key] = value = [value]

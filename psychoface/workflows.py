@@ -60,12 +60,43 @@ def load_ratings_from_config(config: StudyConfig):
     """The study's ratings (wide means or long trials), as named by the study file."""
     from psychoface.data.ratings import load_ratings
 
-    return load_ratings(
+    ratings = load_ratings(
         config.ratings_path,
         id_column=config.id_column,
         path_column=config.path_column,
         images_root=config.images_path if config.path_column else None,
     )
+    return select_trials(ratings, config.trials_where) if config.trials_where else ratings
+
+
+def select_trials(ratings, where: str):
+    """Keep the trial-level ratings for which the condition ``where`` holds (pandas query syntax on the
+    file's columns, e.g. ``rating_type != 'repeat'``) and recompute the mean ratings from them."""
+    import pandas as pd
+
+    from psychoface.data.ratings import Ratings
+
+    if not ratings.has_trials:
+        raise PsychofaceError(
+            f"trials_where = {where!r}: {ratings.source} holds mean ratings, not one row per rating; "
+            "remove trials_where or use the trial-level file"
+        )
+    try:
+        mask = ratings.trials.eval(where)
+    except Exception as exc:  # pandas raises many kinds (SyntaxError, UndefinedVariableError, TypeError)
+        columns = ", ".join(map(str, ratings.trials.columns))
+        raise PsychofaceError(
+            f"trials_where = {where!r}: cannot be evaluated on {ratings.source} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); columns: {columns}"
+        ) from None
+    if not isinstance(mask, pd.Series) or mask.dtype != bool:
+        raise PsychofaceError(f"trials_where = {where!r}: is not a true/false condition on each rating row")
+    trials = ratings.trials[mask.to_numpy()].reset_index(drop=True)
+    if trials.empty:
+        raise PsychofaceError(f"trials_where = {where!r}: keeps none of the {len(mask):,} ratings in {ratings.source}")
+    means = trials.groupby(["stimulus", "attribute"], sort=False)["rating"].mean().unstack("attribute")
+    means = means.reindex(index=ratings.means.index, columns=ratings.means.columns)
+    return Ratings(means, trials, source=ratings.source, format=ratings.format, image_paths=ratings.image_paths)
 
 
 def store_layers(store, layers) -> list[str]:

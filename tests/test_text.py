@@ -579,3 +579,11 @@ def test_sentence_numbers_match_scipy_on_real_ratings():
     for shown, exact in ((r, res.statistic), (lo, ci.low), (hi, ci.high)):
         assert float(shown) == pytest.approx(exact, abs=0.005)
     assert (rel == "<" and res.pvalue < 0.001) or float(p) == pytest.approx(res.pvalue, abs=0.0005)
+
+
+def test_methods_paragraph_states_which_rating_rows_were_kept():
+    from psychoface.reports.text import methods_paragraph
+
+    text = (methods_paragraph({"n_images": 10, "attributes": ["trust"], "n_ratings": 200,
+                                       "trials_where": "rating_type != 'repeat'"})).plain
+    assert "Only the rating rows with rating_type != 'repeat' were analysed" in text

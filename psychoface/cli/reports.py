@@ -11,8 +11,32 @@ import typer
 from psychoface.cli.common import console, handle_errors
 
 
-def _progress(message: str) -> None:
-    console.print(f"[bold cyan]>[/] {message}", highlight=False)
+class _Steps:
+    """Progress of a report on the terminal: one line per step, and a bar (done/total, time left) for the
+    counted steps (images extracted, layers fitted)."""
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=console, transient=True)
+        self.bar.start()
+        self.task = None
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+
+    def step(self, message: str) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None
+        self.bar.console.print(f"[bold cyan]>[/] {message}", highlight=False)
+
+    def advance(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("", total=total)
+        self.bar.update(self.task, completed=done, total=total)
 
 
 @handle_errors
@@ -27,7 +51,8 @@ def run(
     """
     from psychoface.reports.report import run_analysis_file
 
-    folder = run_analysis_file(analysis_file, out=out, progress=_progress)
+    with _Steps() as steps:
+        folder = run_analysis_file(analysis_file, out=out, progress=steps.step, advance=steps.advance)
     console.print(f"report written to {folder / 'report.html'} and {folder / 'report.docx'}", highlight=False)
 
 
@@ -52,5 +77,7 @@ def demo(
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / "demo.toml"
             path.write_text(text, encoding="utf-8")
-        report = run_analysis_file(path, out=folder / "report", study_dir=folder, progress=_progress)
+        with _Steps() as steps:
+            report = run_analysis_file(path, out=folder / "report", study_dir=folder, progress=steps.step,
+                                       advance=steps.advance)
     console.print(f"\nreport: {report / 'report.html'} (and report.docx); study folder: {folder}", highlight=False)

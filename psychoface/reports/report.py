@@ -241,6 +241,8 @@ def methods_params(config: StudyConfig, store, sections: list[Section], dataset:
         params["dataset"] = dataset
     if ratings.has_trials:
         params["n_ratings"] = int(len(ratings.trials))
+        if config.trials_where:
+            params["trials_where"] = config.trials_where
         if ratings.has_raters:
             params["n_raters"] = int(ratings.trials["rater"].nunique())
     return params

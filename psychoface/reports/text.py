@@ -839,6 +839,40 @@ _CVPR = "Proceedings of the IEEE Conference on Computer Vision and Pattern Recog
 
 #: Works the methods paragraph can cite, by key.
 REFERENCES: dict[str, Reference] = {
+    "allen1974": _ref(
+        "Allen, 1974",
+        "Allen, D. M. (1974). The relationship between variable selection and data augmentation and a "
+        "method for prediction. ", italic("Technometrics, 16"),
+        "(1), 125–127. https://doi.org/10.1080/00401706.1974.10489157"),
+    "golub1979": _ref(
+        "Golub et al., 1979",
+        "Golub, G. H., Heath, M., & Wahba, G. (1979). Generalized cross-validation as a method for choosing "
+        "a good ridge parameter. ", italic("Technometrics, 21"),
+        "(2), 215–223. https://doi.org/10.1080/00401706.1979.10489751"),
+    "guillot2013": _ref(
+        "Guillot & Rousset, 2013",
+        "Guillot, G., & Rousset, F. (2013). Dismantling the Mantel tests. ",
+        italic("Methods in Ecology and Evolution, 4"), "(4), 336–344. https://doi.org/10.1111/2041-210x.12018"),
+    "lord1968": _ref(
+        "Lord & Novick, 1968",
+        "Lord, F. M., & Novick, M. R. (1968). ", italic("Statistical theories of mental test scores"),
+        ". Addison-Wesley."),
+    "ojala2010": _ref(
+        "Ojala & Garriga, 2010",
+        "Ojala, M., & Garriga, G. C. (2010). Permutation tests for studying classifier performance. ",
+        italic("Journal of Machine Learning Research, 11"),
+        ", 1833–1863. https://www.jmlr.org/papers/v11/ojala10a.html"),
+    "parsons2019": _ref(
+        "Parsons et al., 2019",
+        "Parsons, S., Kruijt, A.-W., & Fox, E. (2019). Psychological science needs a standard practice of "
+        "reporting the reliability of cognitive-behavioral measurements. ",
+        italic("Advances in Methods and Practices in Psychological Science, 2"),
+        "(4), 378–395. https://doi.org/10.1177/2515245919879695"),
+    "schutt2023": _ref(
+        "Schütt et al., 2023",
+        "Schütt, H. H., Kipnis, A. D., Diedrichsen, J., & Kriegeskorte, N. (2023). Statistical inference on "
+        "representational geometries. ", italic("eLife, 12"), ", Article e82566. "
+        "https://doi.org/10.7554/eLife.82566"),
     "benjamini1995": _ref(
         "Benjamini & Hochberg, 1995",
         "Benjamini, Y., & Hochberg, Y. (1995). Controlling the false discovery rate: A practical and "
@@ -1141,7 +1175,11 @@ def _stimuli(params: Mapping, cites: _Citations) -> list:
         counts.append(Text(fmt_int(params["n_raters"]), " raters"))
     if counts:
         parts.append(Text(" (", Text(" from ").join(counts), ")"))
-    return [Text(*parts, ".")]
+    out = [Text(*parts, ".")]
+    if params.get("trials_where"):
+        out.append(Text(f"Only the rating rows with {params['trials_where']} were analysed; mean ratings, "
+                        "reliabilities and noise ceilings come from those rows."))
+    return out
 
 
 def _weights_phrase(params: Mapping, cites: _Citations) -> str:
@@ -1479,7 +1517,7 @@ def methods_paragraph(params: Mapping) -> Text:
 
     - ``n_images`` (int), ``dataset`` (``"omi"`` cites Peterson et al., 2022; any other string is
       named as is), ``attributes`` (list of names or their number), ``n_ratings``, ``n_raters``,
-      ``rating_scale`` (e.g. ``"0-100"``);
+      ``rating_scale`` (e.g. ``"0-100"``), ``trials_where`` (the condition that selected the rating rows);
     - from the feature store manifest (the manifest dict itself can be merged in): ``model``
       (torchvision name), ``weights`` (``"DEFAULT"``, a torchvision weights name such as
       ``"IMAGENET1K_V1"``, ``"none"`` or a checkpoint path; or the manifest's dict with ``spec``,
