@@ -69,10 +69,11 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "x"
 
 
-def result_table(df: pd.DataFrame, title: str | None = None) -> ApaTable:
+def result_table(df: pd.DataFrame, title: str | None = None, identifiers=()) -> ApaTable:
     """The APA table of an analysis result, its note extended by
-    :func:`~psychoface.reports.text.resolution_note` when the permutations limit the p values."""
-    table = apa_table_for(df, title=title)
+    :func:`~psychoface.reports.text.resolution_note` when the permutations limit the p values;
+    ``identifiers`` (layer names, ...) keep their case in the title."""
+    table = apa_table_for(df, title=title, identifiers=identifiers)
     extra = resolution_note(df)
     if extra is not None:
         table.note = Text(table.note, " ", extra) if table.note else extra
@@ -151,7 +152,7 @@ def predict_section(config: StudyConfig, *, layers=("all",), attributes=None, fo
                  f"{level}% bootstrap confidence intervals", _ceilings(table), "."),
         )
     best = best_per_attribute(table, "r")
-    for row in best.head(6).itertuples():
+    for row in best.nlargest(6, "r").itertuples():  # the six best-predicted attributes, each at its best layer
         pred = predictions[row.layer]
         pred = pred[pred["attribute"] == row.attribute].groupby("stimulus")[["observed", "predicted"]].mean()
         figures += _figure(
@@ -182,7 +183,9 @@ def compare_section(config: StudyConfig, *, layer_a: str, layer_b: str, attribut
     shown = table.drop(columns=[c for c in ("a", "b", "r_ab") if c in table.columns])
     shown.attrs = table.attrs
     title = f"Comparison of {table['a'].iloc[0]} (A) and {table['b'].iloc[0]} (B)"
-    return Section("compare", f"{layer_a} Versus {layer_b} for {attribute}", [result_table(shown, title=title)],
+    names = (layer_a, layer_b, str(table["a"].iloc[0]), str(table["b"].iloc[0]))
+    return Section("compare", f"{layer_a} Versus {layer_b} for {attribute}",
+                   [result_table(shown, title=title, identifiers=names)],
                    [(table, 0)], [], {"compare": table})
 
 
