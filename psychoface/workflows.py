@@ -301,7 +301,6 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
     import pandas as pd
 
     from psychoface.analyses import rsa as rsa_mod
-    from psychoface.analyses.inference import correct_p
     from psychoface.analyses.rdm import align, layer_rdm, pixel_rdm, rating_rdm
     from psychoface.data.images import grayscale_pixels
     from psychoface.features.store import load_features
@@ -368,15 +367,9 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
     comparison = None
     if compare_layers:
         a, b = compare_layers
-        rows = [
-            rsa_mod.compare_layers(layer_rdms[a], layer_rdms[b], rdm, method=method, n_bootstrap=config.n_bootstrap,
-                                   ci_level=config.ci_level, seed=config.seed)
-            for rdm in rating_rdms_.values()
-        ]
-        comparison = pd.concat(rows, ignore_index=True)
-        comparison.attrs = dict(rows[0].attrs)
-        comparison["p_corr"] = correct_p(comparison["p"].to_numpy(), config.correction)
-        comparison.attrs["psychoface"] = dict(comparison.attrs["psychoface"], correction=config.correction,
-                                              family=f"{len(rows)} attributes")
+        comparison = rsa_mod.compare_layers(layer_rdms[a], layer_rdms[b], rating_rdms_, method=method,
+                                            n_bootstrap=config.n_bootstrap, ci_level=config.ci_level,
+                                            correction=config.correction, seed=config.seed)
+        comparison.attrs["psychoface"]["exclusions"] = context["exclusions"]
     rdms = {"layers": layer_rdms, "ratings": rating_rdms_, "covariates": covariate_rdms, "means": means}
     return table, partial, comparison, rdms

@@ -390,8 +390,9 @@ def rating_rdm_noise_ceiling(
     ``n_splits`` random splits the ratings are halved -- by raters when rater ids exist, otherwise each
     stimulus's ratings of an attribute are randomly split into halves of floor(k/2) and ceil(k/2) --, a
     rating RDM is built from each half's mean ratings (as :func:`psychoface.analyses.rdm.rating_rdm`), and
-    the two RDMs are compared with ``method``; each split's r is Spearman-Brown corrected (factor 2) and the
-    corrected values are averaged. ``noise_ceiling`` = sqrt(reliability) (NaN when reliability <= 0).
+    the two RDMs are compared with ``method``; the split-half r is averaged over splits and the mean is
+    Spearman-Brown corrected (factor 2). ``reliability`` and ``noise_ceiling`` = sqrt(reliability) are
+    undefined (NaN, with the reason in ``note``) when the mean split-half r <= 0.
     The split used is in ``attrs["psychoface"]["split"]`` (:data:`SPLITS`); :func:`rsa` carries it into its
     method text.
 
@@ -433,8 +434,8 @@ def rating_rdm_noise_ceiling(
         "n_splits": n_splits,
         "min_ratings": min_ratings,
         "split": SPLITS[by_rater],
-        "reliability_method": "RDM correlation of split halves, Spearman-Brown corrected (factor 2) per "
-        "split, averaged over splits",
+        "reliability_method": "RDM correlation of split halves averaged over splits, then Spearman-Brown "
+        "corrected (factor 2)",
         "noise_ceiling_method": "sqrt(reliability) (Spearman, 1904)",
     }
     return df
@@ -781,12 +782,15 @@ def _split_half_rdm(trials, target, method, n_splits, min_ratings, ids, by_rater
         r_half.append(_vector_corr(d1, d2, method))
     r_half = np.array(r_half)
     valid = np.isfinite(r_half)
-    reliability = float(np.mean(spearman_brown(r_half[valid]))) if valid.any() else np.nan
+    # Spearman-Brown of the mean split-half r (as split_half_reliability): averaging corrected values
+    # instead would blow up as r -> -1 and is biased by the correction's non-linearity
+    r_mean = float(np.mean(r_half[valid])) if valid.any() else np.nan
+    reliability = float(spearman_brown(r_mean)) if r_mean > 0 else np.nan
     note = ""
     if not valid.all():
         note = f"{int((~valid).sum())} of {n_splits} splits undefined (a half without variance or stimuli)"
-    if not reliability > 0:
-        note = (note + "; " if note else "") + "reliability <= 0: noise ceiling undefined"
+    if not r_mean > 0:
+        note = (note + "; " if note else "") + "mean split-half r <= 0: reliability and noise ceiling undefined"
     return {
         "attribute": name,
         "method": method,
@@ -860,7 +864,7 @@ def _ceilings(noise_ceiling, attributes, method) -> tuple[np.ndarray, str, str |
         split = meta.get("split")
         description = (
             f"square root of the rating RDM's split-half reliability ({_CORRELATION_NAMES[method]} correlation "
-            f"of the RDMs of {split}, Spearman-Brown corrected, mean over {meta.get('n_splits')} splits)"
+            f"of the RDMs of {split}, mean over {meta.get('n_splits')} splits, Spearman-Brown corrected)"
             if split else "square root of the rating RDM's split-half reliability (split not recorded)"
         )
         noise_ceiling = noise_ceiling.set_index("attribute")["noise_ceiling"]

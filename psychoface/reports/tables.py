@@ -213,6 +213,11 @@ def _delta_text(stat: str) -> Text:
     return Text(greek("Δ"), symbol(stat).text)
 
 
+def _statistic(attrs: dict) -> str:
+    """The correlation a table reports (``attrs["statistic"]``: rho, tau or r)."""
+    return {"rho": "rho", "tau": "tau"}.get(str(attrs.get("statistic")), "r")
+
+
 def _p_corr_header(attrs: dict) -> Text:
     key, _ = correction_of(attrs)
     return Text(italic("p"), sub(_CORRECTION_SUBSCRIPTS.get(key, "corr")))
@@ -243,7 +248,9 @@ def _standard_header(name: str, attrs: dict, data: pd.DataFrame) -> "Text | None
     if name == "p_corr":
         return _p_corr_header(attrs)
     if name in ("difference", "diff"):
-        return _delta_text({"rho": "rho", "tau": "tau"}.get(str(attrs.get("statistic")), "r"))
+        return _delta_text(_statistic(attrs))
+    if name == "r_normalized":
+        return Text("Normalized ", symbol(_statistic(attrs)).text)
     if name == "r2" and _williams(data):
         return _sub("r", "2")
     if name in _TEXT_HEADERS:
@@ -360,8 +367,8 @@ def general_note(data: pd.DataFrame, columns: list[Column] | None = None) -> Tex
         definitions.append(Text("CI = confidence interval"))
     definitions += [Text(text) for name, text in _ABBREVIATIONS.items() if name in names]
     if "r_normalized" in names:
-        definitions.append(Text("normalized ", italic("r"), " = ", italic("r"),
-                                " divided by the noise ceiling"))
+        stat = symbol(_statistic(attrs)).text
+        definitions.append(Text("normalized ", stat, " = ", stat, " divided by the noise ceiling"))
     n_tests = int(data["p_corr"].notna().sum()) if "p_corr" in data.columns else None
     phrase = correction_phrase(attrs, n_tests)
     if "p_corr" in names:
