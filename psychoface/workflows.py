@@ -74,7 +74,7 @@ def select_trials(ratings, where: str):
     file's columns, e.g. ``rating_type != 'repeat'``) and recompute the mean ratings from them."""
     import pandas as pd
 
-    from psychoface.data.ratings import Ratings
+    from psychoface.data.ratings import Ratings, means_of_trials
 
     if not ratings.has_trials:
         raise PsychofaceError(
@@ -94,8 +94,7 @@ def select_trials(ratings, where: str):
     trials = ratings.trials[mask.to_numpy()].reset_index(drop=True)
     if trials.empty:
         raise PsychofaceError(f"trials_where = {where!r}: keeps none of the {len(mask):,} ratings in {ratings.source}")
-    means = trials.groupby(["stimulus", "attribute"], sort=False)["rating"].mean().unstack("attribute")
-    means = means.reindex(index=ratings.means.index, columns=ratings.means.columns)
+    means = means_of_trials(trials).reindex(index=ratings.means.index, columns=ratings.means.columns)
     return Ratings(means, trials, source=ratings.source, format=ratings.format, image_paths=ratings.image_paths)
 
 
@@ -173,6 +172,7 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
     import pandas as pd
 
     from psychoface.analyses.predict import predict_ratings
+    from psychoface.analyses.reliability import NOISE_CEILING_METHOD
     from psychoface.features.store import load_features
 
     store = open_store(config)
@@ -185,7 +185,8 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
         Y = aligned_means(ratings, ids, attributes)
         df, pred = predict_ratings(
             X, Y, folds=folds, repeats=repeats, n_permutations=n_permutations, n_bootstrap=config.n_bootstrap,
-            ci_level=config.ci_level, correction=config.correction, noise_ceiling=ceilings, seed=config.seed,
+            ci_level=config.ci_level, correction=config.correction, noise_ceiling=ceilings,
+            noise_ceiling_method=NOISE_CEILING_METHOD if ceilings is not None else None, seed=config.seed,
             return_predictions=True,
         )
         df.insert(0, "layer", layer)
@@ -200,7 +201,7 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
         meta["family"] = f"{table['attribute'].nunique()} attributes, within each layer"
     # stimuli without a rating on one attribute are left out of that attribute only (its n says so)
     meta.update(layers=names, store=str(store.path), network=store.manifest.get("model"),
-                exclusions=_exclusions(ratings, store.stimulus_ids, used=store.stimulus_ids))
+                exclusions=_not_extracted(ratings, store.stimulus_ids))
     table.attrs["psychoface"] = meta
     return table, predictions
 
@@ -259,18 +260,18 @@ def compare(config: StudyConfig, layer_a: str, layer_b: str, attribute: str, *, 
     return df
 
 
-def _exclusions(ratings, ids, used) -> list[str]:
-    """Plain statements of the stimuli an analysis left out, and why (never a silent drop)."""
-    ids, used = list(map(str, ids)), set(map(str, used))
-    out = []
-    unrated = [i for i in ids if i not in used]
-    if unrated:
-        out.append(f"{len(unrated):,} of {len(ids):,} stimuli in the feature store were excluded because they lack "
-                   f"a mean rating on at least one analysed attribute")
-    not_extracted = sorted(set(ratings.means.index.astype(str)) - set(ids))
-    if not_extracted:
-        out.append(f"{len(not_extracted):,} rated stimuli have no features in the store and were not analysed")
-    return out
+def _not_extracted(ratings, ids) -> list[str]:
+    """A plain statement of the rated stimuli that have no features in the store (never a silent drop)."""
+    missing = set(ratings.means.index.astype(str)) - set(map(str, ids))
+    return [f"{len(missing):,} rated stimuli have no features in the store and were not analysed"] if missing else []
+
+
+def _unrated(ids, used) -> list[str]:
+    """A plain statement of the store's stimuli an analysis left out for lack of ratings."""
+    used = set(map(str, used))
+    unrated = [i for i in map(str, ids) if i not in used]
+    return [f"{len(unrated):,} of {len(ids):,} stimuli in the feature store were excluded because they lack "
+            f"a mean rating on at least one analysed attribute"] if unrated else []
 
 
 def rating_rdms_for(config: StudyConfig, ratings, ids, attributes, combined: bool):
@@ -280,7 +281,7 @@ def rating_rdms_for(config: StudyConfig, ratings, ids, attributes, combined: boo
 
     means = aligned_means(ratings, ids, attributes)
     means = means.dropna(how="any")
-    means.attrs["exclusions"] = _exclusions(ratings, ids, list(means.index))
+    means.attrs["exclusions"] = _unrated(ids, means.index) + _not_extracted(ratings, ids)
     rdms = rating_rdms(means, list(means.columns))
     if combined and len(means.columns) > 1:
         joint = rating_rdm(means, list(means.columns))

@@ -183,7 +183,7 @@ def test_noise_ceiling_and_attrs():
     assert row.loc["signal", "noise_ceiling"] == 0.8
     assert row.loc["signal", "r_normalized"] == pytest.approx(row.loc["signal", "r"] / 0.8)
     assert np.isnan(row.loc["noise", "r_normalized"])
-    assert row.loc["signal", "note"] == "" and row.loc["noise", "note"].startswith("noise ceiling -0.1 <= 0")
+    assert row.loc["signal", "note"] == "" and row.loc["noise", "note"].startswith("noise ceiling -0.1 is not positive")
     assert res.attrs["psychoface"]["noise_ceiling_method"] == "supplied by the caller (method not stated)"
     info = res.attrs["psychoface"]
     for key in ("analysis", "seed", "folds", "repeats", "inner_folds", "alphas", "standardisation",
@@ -193,7 +193,7 @@ def test_noise_ceiling_and_attrs():
     assert info["alphas"] == pytest.approx(DEFAULT_ALPHAS.tolist())
     none = predict_ratings(X, Y, folds=3, n_permutations=0, n_bootstrap=0)
     assert none.noise_ceiling.isna().all() and none.r_normalized.isna().all()
-    assert none.note.str.startswith("no noise ceiling given (it needs trial-level ratings").all()
+    assert none.note.str.startswith("no noise ceiling: it needs trial-level ratings").all()
     assert none.attrs["psychoface"]["noise_ceiling_method"].startswith("none")
 
 
@@ -219,7 +219,7 @@ def test_noise_ceiling_from_split_half_states_its_method_and_missing_reasons():
     assert "Spearman, 1904" in NOISE_CEILING_METHOD and "split-half" in NOISE_CEILING_METHOD
     note = res.set_index("attribute")["note"]
     assert note["signal"] == ""
-    assert note["noise"].startswith("noise ceiling given as NaN")
+    assert note["noise"].startswith("noise ceiling undefined (the split-half reliability")
     assert note["third"].startswith("no noise ceiling given for this attribute")
     assert res.set_index("attribute").loc[["noise", "third"], "r_normalized"].isna().all()
     explicit = predict_ratings(X, Y, folds=3, n_permutations=0, n_bootstrap=0, noise_ceiling=ceilings,

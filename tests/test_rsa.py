@@ -305,7 +305,7 @@ def test_noise_ceiling_equals_a_plain_loop_without_rater_ids():
     ref = _loop_ceiling_within(trials, "trust", 7, 4)
     assert df.loc[0, "reliability"] == pytest.approx(ref, abs=1e-12)
     assert df.loc[0, "noise_ceiling"] == pytest.approx(np.sqrt(ref))
-    assert df.attrs["psychoface"]["split"] == "random halves of each stimulus's ratings (no rater ids)"
+    assert df.attrs["psychoface"]["split"] == "random halves of each stimulus's ratings, there being no rater ids"
     assert df.loc[0, "n"] == 30 and df.loc[0, "excluded_stimuli"] == 0
 
 
@@ -348,13 +348,13 @@ def test_noise_ceiling_feeds_rsa_and_tracks_rating_noise():
     np.testing.assert_allclose(df.r_normalized, df.rho / df.noise_ceiling)
     # the split reaches the RSA table's method text: no rater ids here, then raters
     meta = df.attrs["psychoface"]
-    assert meta["noise_ceiling_split"] == "random halves of each stimulus's ratings (no rater ids)"
+    assert meta["noise_ceiling_split"] == "random halves of each stimulus's ratings, there being no rater ids"
     assert meta["noise_ceiling_method"] == (
         "square root of the rating RDM's split-half reliability (Spearman correlation of the RDMs of random "
-        "halves of each stimulus's ratings (no rater ids), mean over 5 splits, Spearman-Brown corrected)")
+        "halves of each stimulus's ratings, there being no rater ids; mean over 5 splits, Spearman–Brown corrected)")
     by_rater = rsa(layer, rating_rdms(means), n_permutations=0, n_bootstrap=0,
                    noise_ceiling=rating_rdm_noise_ceiling(_trials(noise=0.5), ids=ids, n_splits=5))
-    assert "of the RDMs of random halves of the raters," in by_rater.attrs["psychoface"]["noise_ceiling_method"]
+    assert "of the RDMs of random halves of the raters;" in by_rater.attrs["psychoface"]["noise_ceiling_method"]
     given = rsa(layer, rating_rdms(means), n_permutations=0, n_bootstrap=0, noise_ceiling={"trust": .8, "smile": .7})
     assert given.attrs["psychoface"]["noise_ceiling_method"] == "given with the analysis (method not recorded)"
     assert rsa(layer, rating_rdms(means), n_permutations=0, n_bootstrap=0).attrs["psychoface"][
@@ -493,7 +493,7 @@ def test_partial_mantel_is_liberal_when_layer_and_rating_read_the_pixels_differe
           f"over {runs} runs (MC SE {se:.3f}) at alpha = .05")
     assert rate > 0.25  # measured 0.4-0.5: far above .05
     p_method = df.attrs["psychoface"]["p_method"]
-    assert "liberal" in p_method and "Guillot & Rousset, 2013" in p_method
+    assert "liberal" in p_method and "Guillot and Rousset (2013)" in p_method
 
 
 @pytest.mark.slow

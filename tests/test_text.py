@@ -129,9 +129,9 @@ def test_reliability_and_icc_sentences():
     row = {"attribute": "trustworthy", "n": 500, "n_splits": 1000, "reliability": 0.894,
            "ci_low": 0.86, "ci_high": 0.91, "noise_ceiling": 0.945, "note": ""}
     assert reliability_sentence(row, RELIABILITY).plain == (
-        "The split-half reliability of mean trustworthy ratings across 500 faces (Spearman–Brown "
-        "corrected, averaged over 1,000 random splits) was r_SB = .89, 95% CI [.86, .91]; the noise "
-        "ceiling was .95.")
+        "The split-half reliability of mean trustworthy ratings across 500 faces (mean split-half "
+        "correlation over 1,000 random splits, Spearman–Brown corrected) was r_SB = .89, 95% CI [.86, .91]; "
+        "the noise ceiling was .95.")
     assert "<i>r</i><sub>SB</sub> = .89" in reliability_sentence(row).render("html")
     undefined = {**row, "reliability": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
                  "note": "constant ratings (every rating is 50): reliability undefined"}
@@ -472,7 +472,7 @@ def test_summaries_of_rsa_reliability_differences_and_units():
     first, second = describe(reliability, 1)
     assert first.plain == (
         "Across the 8 attributes, the split-half reliability of the mean ratings across 500 faces "
-        "(Spearman–Brown corrected, averaged over 100 random splits) was highest for a6, r_SB = .90, 95% CI "
+        "(mean split-half correlation over 100 random splits, Spearman–Brown corrected) was highest for a6, r_SB = .90, 95% CI "
         "[.80, 1.00], and lowest for a0, r_SB = .60, 95% CI [.50, .70].")
     assert second.plain == ("The median reliability was .75, and noise ceilings ranged from .77 to .95; the "
                             "reliability of 1 attribute could not be estimated (Table 1).")
@@ -587,3 +587,12 @@ def test_methods_paragraph_states_which_rating_rows_were_kept():
     text = (methods_paragraph({"n_images": 10, "attributes": ["trust"], "n_ratings": 200,
                                        "trials_where": "rating_type != 'repeat'"})).plain
     assert "Only the rating rows with rating_type != 'repeat' were analysed" in text
+
+
+def test_methods_paragraph_says_the_mean_split_half_r_is_stepped_up():
+    from psychoface.reports.text import methods_paragraph
+
+    text = methods_paragraph({"analyses": [{"analysis": "split_half_reliability", "n_splits": 100,
+                                            "noise_ceiling": "sqrt(reliability) (Spearman, 1904)"}]}).plain
+    assert "averaging these correlations over splits and stepping the mean up with the Spearman–Brown" in text
+    assert "correcting each correlation" not in text

@@ -277,8 +277,8 @@ def _check_ceilings(noise_ceiling, names, columns):
     """Ceilings per attribute (NaN where missing) and, per attribute, why a ceiling is missing."""
     if noise_ceiling is None:
         note = (
-            "no noise ceiling given (it needs trial-level ratings, one row per rating, for the split-half "
-            "reliability): noise_ceiling and r_normalized undefined"
+            "no noise ceiling: it needs trial-level ratings (one row per rating) for the split-half "
+            "reliability, so normalized r is not computed"
         )
         return np.full(len(names), np.nan), [note] * len(names)
     ceilings = pd.Series(noise_ceiling, dtype=object)
@@ -298,15 +298,15 @@ def _check_ceilings(noise_ceiling, names, columns):
     for name, value in zip(names, values):
         if name not in ceilings.index:
             notes.append(
-                "no noise ceiling given for this attribute: noise_ceiling and r_normalized undefined"
+                "no noise ceiling given for this attribute, so normalized r is not computed"
             )
         elif np.isnan(value):
             notes.append(
-                "noise ceiling given as NaN (e.g. the split-half reliability of the mean ratings is "
-                "undefined or <= 0; see its note): r_normalized undefined"
+                "noise ceiling undefined (the split-half reliability of the mean ratings is undefined when "
+                "the mean split-half r is not positive), so normalized r is not computed"
             )
         elif value <= 0:
-            notes.append(f"noise ceiling {value:g} <= 0: r_normalized undefined")
+            notes.append(f"noise ceiling {value:g} is not positive, so normalized r is not computed")
         else:
             notes.append("")
     return values, notes

@@ -79,10 +79,10 @@ NOISE_CEILING_METHOD = (
 )
 FEW_RATINGS = 5  # below this median number of ratings per stimulus, rows carry the few-ratings note
 FEW_RATINGS_NOTE = (
-    "with fewer than 5 ratings per stimulus the split halves hold 1-2 ratings and are unequal for odd "
-    "numbers of ratings: the split-half estimate is biased low and its CI covers less often than nominal "
-    "(200 simulated studies of 80 stimuli x 3 ratings, true reliability .5625: mean estimate .536, 95% "
-    "CI coverage .90); read it as a lower bound or collect more ratings"
+    f"with fewer than {FEW_RATINGS} ratings per stimulus the split halves hold only a few ratings and are "
+    "unequal for odd numbers of ratings: the split-half estimate is biased low and its CI covers less often "
+    "than nominal (in 200 simulated studies of 80 stimuli x 3 ratings, true reliability .5625: mean "
+    "estimate about .54, 95% CI coverage about .90); read it as a lower bound or collect more ratings"
 )
 
 # Shrout & Fleiss (1979) name -> (McGraw & Wong (1996) name as in pingouin >= 0.7, description).

@@ -70,12 +70,12 @@ P_METHOD = "Mantel permutation of stimulus labels, (b+1)/(N+1)"
 CI_METHOD = "percentile bootstrap over stimuli (pairs of a stimulus with its own copy dropped)"
 PARTIAL_P_METHOD = (
     "Mantel permutation of the layer RDM's stimulus labels, rating and covariate RDMs fixed (Smouse et al., "
-    "1986), (b+1)/(N+1); liberal when the layer and rating RDMs both depend on strongly structured "
-    "covariates beyond what the linear partialling removes (Guillot & Rousset, 2013)"
+    "1986), (b+1)/(N+1); according to Guillot and Rousset (2013) such tests are liberal when the layer and "
+    "rating RDMs both depend on strongly structured covariates beyond what the linear partialling removes"
 )
 SPLITS = {
     True: "random halves of the raters",
-    False: "random halves of each stimulus's ratings (no rater ids)",
+    False: "random halves of each stimulus's ratings, there being no rater ids",
 }
 """How :func:`rating_rdm_noise_ceiling` halves the ratings: by raters when rater ids exist."""
 _CORRELATION_NAMES = {"spearman": "Spearman", "pearson": "Pearson", "tau-a": "Kendall tau-a"}
@@ -864,7 +864,7 @@ def _ceilings(noise_ceiling, attributes, method) -> tuple[np.ndarray, str, str |
         split = meta.get("split")
         description = (
             f"square root of the rating RDM's split-half reliability ({_CORRELATION_NAMES[method]} correlation "
-            f"of the RDMs of {split}, mean over {meta.get('n_splits')} splits, Spearman-Brown corrected)"
+            f"of the RDMs of {split}; mean over {meta.get('n_splits')} splits, Spearman\u2013Brown corrected)"
             if split else "square root of the rating RDM's split-half reliability (split not recorded)"
         )
         noise_ceiling = noise_ceiling.set_index("attribute")["noise_ceiling"]

@@ -54,9 +54,9 @@ def reliability(
 ):
     """Reliability of the ratings: split-half, ICC and noise ceilings.
 
-    Split-half reliability of each attribute's mean rating (Spearman-Brown corrected, averaged over
-    random splits, bootstrap CI over stimuli), its noise ceiling, and ICCs when the ratings carry rater
-    ids. Needs trial-level ratings.
+    Split-half reliability of each attribute's mean rating (the split-half correlation averaged over
+    random splits, then Spearman-Brown corrected; bootstrap CI over stimuli), its noise ceiling, and
+    ICCs when the ratings carry rater ids. Needs trial-level ratings.
     """
     _run("reliability", config, dict(ratings=ratings, n_bootstrap=bootstrap, seed=seed), save, no_save,
          attributes=split_list(attributes), n_splits=splits)

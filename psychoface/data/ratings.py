@@ -467,10 +467,10 @@ def _long(reader: _Reader, stim: str, attr: str, rating: str, rater: str | None,
     for col in reader.frame.columns:
         if col not in used and col not in trials.columns:
             trials[col] = reader.frame[col].to_numpy()
-    return Ratings(_means_of_trials(trials), trials, reader.path, "long", paths)
+    return Ratings(means_of_trials(trials), trials, reader.path, "long", paths)
 
 
-def _means_of_trials(trials: pd.DataFrame) -> pd.DataFrame:
+def means_of_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """Mean rating per stimulus (rows, in order of first appearance) and attribute (columns, likewise)."""
     s_codes, stimuli = pd.factorize(trials["stimulus"], sort=False)
     a_codes, attributes = pd.factorize(trials["attribute"], sort=False)

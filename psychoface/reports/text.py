@@ -306,15 +306,20 @@ def rsa_sentence(row: Mapping, attrs: Mapping | None = None, *, n_tests: int | N
                      "partial " if partial else "", clause, note="; ".join(notes) or None)
 
 
+def _split_half_how(splits) -> str:
+    """How a split-half reliability was estimated: the mean split-half r, then Spearman-Brown."""
+    over = f" over {int(splits):,} random splits" if splits else ""
+    return f"mean split-half correlation{over}, Spearman{EN_DASH}Brown corrected"
+
+
 def reliability_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
-    """"The split-half reliability of mean trustworthy ratings across 500 faces (Spearman–Brown
-    corrected, averaged over 1,000 random splits) was r_SB = .89, 95% CI [.86, .91]; the noise ceiling
-    was .95." When the reliability is undefined the row's ``note`` says why."""
+    """"The split-half reliability of mean trustworthy ratings across 500 faces (mean split-half
+    correlation over 1,000 random splits, Spearman–Brown corrected) was r_SB = .89, 95% CI [.86, .91];
+    the noise ceiling was .95." When the reliability is undefined the row's ``note`` says why."""
     attrs = attrs or {}
     n = _get(row, "n")
     splits = _get(row, "n_splits") or attrs.get("n_splits")
-    how = f"Spearman{EN_DASH}Brown corrected" + (f", averaged over {int(splits):,} random splits"
-                                                  if splits else "")
+    how = _split_half_how(splits)
     across = Text(" across ", fmt_int(n), " faces") if n is not None else Text()
     subject = Text(f"The split-half reliability of {_ratings(row)}", across)
     reliability = _get(row, "reliability")
@@ -709,8 +714,7 @@ def _summary_reliability(df, attrs, where: str) -> list[Text]:
     ns = df["n"].dropna().unique() if "n" in df.columns else []
     across = Text(" across ", fmt_int(ns[0]), " faces") if len(ns) == 1 else Text()
     splits = attrs.get("n_splits")
-    how = f"Spearman{EN_DASH}Brown corrected" + (f", averaged over {int(splits):,} random splits"
-                                                  if splits else "")
+    how = _split_half_how(splits)
 
     def clause(row):
         return Text(f"{_get(row, 'attribute')}, ", stat_clause("r_sb", _get(row, "reliability"), ci=_ci(row),
@@ -1354,9 +1358,10 @@ def _describe(attrs: Mapping, kind: str, cites: _Citations, rsa_family: list, wr
         return [Text(
             "The reliability of each attribute's mean ratings was estimated by splitting each face's "
             "ratings at random into two halves" + (f" {int(splits):,} times" if splits else "")
-            + ", correlating the half means across faces, correcting each correlation with the "
-            f"Spearman{EN_DASH}Brown formula {cites.paren('brown1910', 'spearman1910')} and averaging "
-            f"over splits; the noise ceiling of each attribute was {derived}"
+            + ", correlating the half means across faces, averaging these correlations over splits and "
+            f"stepping the mean up with the Spearman{EN_DASH}Brown formula "
+            f"{cites.paren('brown1910', 'spearman1910')} (undefined when the mean split-half correlation "
+            f"was not positive); the noise ceiling of each attribute was {derived}"
             + (f" {cites.paren('spearman1904')}." if derived.startswith("the square root") else "."))]
     if kind == "icc":
         forms = attrs.get("forms") or attrs.get("icc")
