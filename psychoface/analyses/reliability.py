@@ -73,7 +73,7 @@ SPLIT_HALF_METHOD = (
     "(factor 2); reliability undefined when the mean split-half r <= 0"
 )
 NOISE_CEILING_METHOD = (
-    "square root of the random split-half (Spearman-Brown) reliability of the mean ratings, the highest "
+    "square root of the random split-half (Spearman\u2013Brown) reliability of the mean ratings, the highest "
     "correlation any predictor can reach with them (Spearman, 1904; Lage-Castellanos et al., 2019); "
     "undefined when the reliability is undefined"
 )

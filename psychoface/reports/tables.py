@@ -206,6 +206,18 @@ _ABBREVIATIONS = {
     "mae": "MAE = mean absolute error",
     "icc": "ICC = intraclass correlation coefficient",
 }
+_DEFINITIONS = {  # column headings that need a word of explanation in the note
+    "ratings_median": Text(italic("Mdn"), " ratings = median number of ratings per stimulus"),
+    "r_half": Text("split-half ", italic("r"), " = correlation of the two halves' mean ratings across stimuli, "
+                   "averaged over random splits"),
+    "reliability": Text("reliability = split-half ", italic("r"), " stepped up with the Spearman", "\u2013",
+                        "Brown formula"),
+}
+
+
+def _whole_numbers(values: pd.Series) -> bool:
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    return bool(len(numbers)) and bool((numbers == numbers.round()).all())
 
 
 def _delta_text(stat: str) -> Text:
@@ -334,6 +346,8 @@ def columns_for(data: pd.DataFrame) -> list[Column]:
             continue
         spec = _STAT_COLUMNS.get(name, ())
         decimals = spec[2] if len(spec) > 2 else None
+        if name.startswith("ratings_") and _whole_numbers(data[name]):  # counts of ratings: 31, not 31.0
+            decimals = 0
         columns.append(Column(name, kind=_kind_of(name, data[name]), decimals=decimals))
     for interval, owner, position in reversed(intervals):
         at = next((i + 1 for i, c in enumerate(columns) if c.name == owner), position)
@@ -366,6 +380,8 @@ def general_note(data: pd.DataFrame, columns: list[Column] | None = None) -> Tex
     if "ci" in kinds:
         definitions.append(Text("CI = confidence interval"))
     definitions += [Text(text) for name, text in _ABBREVIATIONS.items() if name in names]
+    if attrs.get("analysis") == "split_half_reliability":
+        definitions += [text for name, text in _DEFINITIONS.items() if name in names]
     if "r_normalized" in names:
         stat = symbol(_statistic(attrs)).text
         definitions.append(Text("normalized ", stat, " = ", stat, " divided by the noise ceiling"))
