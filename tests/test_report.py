@@ -128,6 +128,16 @@ def test_report_text_describes_every_table_and_method_once(report):
     assert "One Million Impressions" not in body and "Peterson" not in body
     # 19 permutations cannot give a Holm-corrected p below .05 over the attributes of a layer
     assert "no test can be significant at α = .05" in body
+    # the method section in paragraphs, one per topic, in the HTML and in Word
+    html = (out / "report.html").read_text()
+    section = html.split("<h2>Method</h2>")[1].split("<h2>Results</h2>")[0]
+    html_paragraphs = re.findall(r"<p>(.*?)</p>", section, re.S)
+    assert len(html_paragraphs) >= 4 and html_paragraphs[-1].startswith("Every random step")
+    assert any(p.startswith("Representational dissimilarity matrices") for p in html_paragraphs)
+    document = docx.Document(str(out / "report.docx"))
+    texts = [p.text for p in document.paragraphs]
+    word = texts[texts.index("Method") + 1:texts.index("Results")]
+    assert len(word) == len(html_paragraphs) and "Inference" not in " ".join(word)
 
 
 def test_every_citation_in_the_report_is_in_its_reference_list(report):

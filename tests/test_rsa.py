@@ -96,7 +96,7 @@ def test_rsa_table_family_correction_and_attrs():
     assert df.loc[0, "p"] < 0.01  # trust is in the layer geometry
     meta = df.attrs["psychoface"]
     assert meta["family"] == "2 layers x 2 rating RDMs" and meta["correction"] == "Holm"
-    assert meta["p_method"] == "Mantel permutation of stimulus labels, (b+1)/(N+1)"
+    assert meta["p_method"] == "Mantel permutation of stimulus labels, p = (b + 1)/(N + 1)"
     assert meta["metric"] == {"conv": "correlation", "pool": "euclidean"}
     assert meta["n_bootstrap_undefined"] == 0 and meta["ci_method"] == CI_METHOD
     for key in ("analysis", "seed", "method", "n_permutations", "n_bootstrap", "ci_level", "ci_method"):

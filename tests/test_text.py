@@ -44,11 +44,12 @@ SHORT = {"analysis": "predict", "correction": "holm", "family": "attributes", "c
 PREDICT = {
     "analysis": "predict", "model": "ridge regression (dual form), unpenalised intercept", "seed": 0,
     "folds": 10, "repeats": 1, "inner_folds": "leave-one-out", "alphas": [1e-3, 1e-2, 0.1, 1, 10],
-    "alpha_scale": "multiples of trace(K_train) / n_train, the mean squared norm of a training row",
+    "alpha_scale": "multiples of the mean squared norm of a training row; with z-scored features this is the "
+                   "number of non-constant features (trace(K_train) / n_train)",
     "standardize": True, "n_permutations": 1000, "n_bootstrap": 5000, "ci_level": 0.95,
     "ci_method": "percentile bootstrap over stimuli of (observed, predicted) pairs, predictions fixed",
-    "p_method": "one-sided permutation test (r > 0) refitting the whole cross-validated pipeline for "
-                "each permutation of the ratings; p = (b + 1) / (N + 1)",
+    "p_method": "one-sided permutation test of a positive correlation, refitting the whole cross-validated "
+                "pipeline for each permutation of the ratings; p = (b + 1)/(N + 1)",
     "correction": "Holm", "family": "34 attributes predicted from this layer",
 }
 RSA = {
@@ -56,7 +57,7 @@ RSA = {
     "metric": {"conv5": "correlation", "fc7": "correlation"}, "rating_metric": {"trustworthy": "euclidean"},
     "n_permutations": 10000, "n_bootstrap": 5000, "ci_level": 0.95,
     "ci_method": "percentile bootstrap over stimuli (pairs of a stimulus with its own copy dropped)",
-    "p_method": "Mantel permutation of stimulus labels, (b+1)/(N+1)", "correction": "Holm",
+    "p_method": "Mantel permutation of stimulus labels, p = (b + 1)/(N + 1)", "correction": "Holm",
     "family": "2 layers x 34 rating RDMs",
 }
 RELIABILITY = {"analysis": "split_half_reliability", "n_splits": 100, "n_bootstrap": 5000,
@@ -256,10 +257,10 @@ def test_methods_paragraph_states_every_parameter():
         "deviations (0.229, 0.224, 0.225)", "averaged over spatial positions",
         "two halves 100 times", "Spearman–Brown formula (Brown, 1910; Spearman, 1910)",
         "the noise ceiling of each attribute was the square root of this reliability (Spearman, 1904)",
-        "Inference: confidence intervals (95%) from percentile bootstrap over stimuli (5,000 "
+        "Confidence intervals (95%) came from percentile bootstrap over stimuli (5,000 "
         "resamples; Efron & Tibshirani, 1993).",
         "Intraclass correlations (ICC2 and ICC2k) followed Shrout and Fleiss (1979)",
-        "Inference: confidence intervals (95%) from F distribution; p values from F test of ICC = 0.",
+        "Confidence intervals (95%) came from F distribution; p values from F test of ICC = 0.",
         "ridge regression (Hoerl & Kennard, 1970) in 5-fold cross-validation",
         "7 values from 10⁻³ to 10³ by 5-fold cross-validation within each training set",
         "standardized with statistics of the training folds only",
@@ -270,7 +271,7 @@ def test_methods_paragraph_states_every_parameter():
         "Partial RSA controlled for the pixel RDM: each layer RDM was correlated with each rating RDM "
         "after both were regressed on the covariate RDM", "Mantel tests (Mantel, 1967)",
         "percentile bootstrap over stimuli (pairs of a stimulus with its own copy dropped; 5,000 "
-        "resamples)", "p values from Mantel permutation of stimulus labels, (b+1)/(N+1) (10,000 "
+        "resamples)", "p values from Mantel permutation of stimulus labels, p = (b + 1)/(N + 1) (10,000 "
         "permutations), Holm-corrected across 2 layers × 34 rating RDMs",
         "Williams's (1959) t test for dependent correlations (Steiger, 1980) and Steiger's z test",
         "Benjamini–Hochberg-corrected (Benjamini & Hochberg, 1995) across attributes",
@@ -280,8 +281,34 @@ def test_methods_paragraph_states_every_parameter():
         assert fragment in text, fragment
     # a CI method stated once (identical parameters) is not repeated for the next analysis
     assert text.count("from percentile bootstrap over stimuli (5,000 resamples") == 1
+    assert "Inference" not in text
     latex = methods_paragraph(PARAMS).render("latex")
     assert "IMAGENET1K\\_V1" in latex and "$\\uptau$\\textsubscript{A}" in latex
+
+
+def test_methods_paragraphs_one_per_topic_and_one_p_sentence_per_method():
+    from psychoface.reports.text import methods_paragraphs
+
+    profile = {**RSA, "family": "5 layers x 7 rating RDMs"}
+    pair = {**RSA, "ci_method": "none", "family": "1 layer x 6 rating RDMs"}
+    params = {**PARAMS, "analyses": [profile, PREDICT, CORRELATE, pair, RELIABILITY, COMPARE]}
+    paragraphs = [p.plain for p in methods_paragraphs(params)]
+    starts = ["The stimuli were", "Features were extracted", "The reliability of", "Each attribute's mean "
+              "ratings were predicted", "Each unit's activation", "Representational dissimilarity",
+              "Correlations of two layers", "Every random step"]
+    assert len(paragraphs) == len(starts)
+    for paragraph, start in zip(paragraphs, starts):
+        assert paragraph.startswith(start), (start, paragraph[:60])
+    assert methods_paragraph(params).plain == " ".join(paragraphs)
+    rsa_text = paragraphs[5]
+    # two RSAs with one p-value method: one sentence naming both correction families
+    assert rsa_text.count("Mantel permutation of stimulus labels") == 1
+    assert ("Holm-corrected across 5 layers × 7 rating RDMs and, separately, across 1 layer × 6 rating "
+            "RDMs.") in rsa_text
+    assert "Holm, 1979" in paragraphs[3] and "Holm, 1979" not in rsa_text  # cited where first named
+    assert "in multiples of the mean squared norm of a training row, by leave-one-out" in paragraphs[3]
+    assert "The p values came from max-statistic permutation test" in paragraphs[4]
+    assert "Inference" not in " ".join(paragraphs)
 
 
 def test_methods_paragraph_from_a_store_manifest():

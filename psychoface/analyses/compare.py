@@ -45,9 +45,9 @@ APPROXIMATE = (
     " (approximate for out-of-fold predictions, which are not independent; the paired bootstrap is primary)"
 )
 BOOTSTRAP_P_METHOD = (
-    "two-sided paired bootstrap p: twice the smaller share of resampled differences <= 0 or >= 0, "
-    "counted as (b + 1)/(B + 1) and capped at 1 (the smallest alpha at which the percentile "
-    "interval excludes 0)"
+    "two-sided paired bootstrap: p is twice the smaller of the proportions of bootstrap differences at or "
+    "below zero and at or above zero, each counted as (b + 1)/(N + 1), at most 1 (the smallest alpha at "
+    "which the percentile interval excludes 0)"
 )
 
 

@@ -167,8 +167,8 @@ def predict_ratings(
         "inner_cv": "exact leave-one-out inside each outer training fold (closed form), "
         "minimum mean squared error",
         "alphas": [float(a) for a in alphas],
-        "alpha_scale": "multiples of trace(K_train) / n_train, the mean squared norm of a "
-        "training row (with z-scoring: the number of non-constant features); alpha_relative_median and "
+        "alpha_scale": "multiples of the mean squared norm of a training row; with z-scored features "
+        "this is the number of non-constant features (trace(K_train) / n_train); alpha_relative_median and "
         "the predictions' alpha_relative are on this scale",
         "alpha_grid_edge": _grid_edge(groups, alphas),
         "standardize": standardize,
@@ -186,9 +186,9 @@ def predict_ratings(
         "ci_method": "percentile bootstrap over stimuli of (observed, predicted) pairs, predictions fixed"
         if n_bootstrap
         else "none",
-        "p_method": "one-sided permutation test (r > 0) refitting the whole cross-validated pipeline "
-        "(standardisation, inner choice of alpha, fit) for each permutation of the ratings; "
-        "p = (b + 1) / (N + 1)"
+        "p_method": "one-sided permutation test of a positive correlation, refitting the whole "
+        "cross-validated pipeline (standardisation, inner choice of the penalty, fit) for each permutation "
+        "of the ratings; p = (b + 1)/(N + 1)"
         if n_permutations
         else "none",
         "correction": correction_name,

@@ -67,10 +67,11 @@ MIN_STIMULI = 3  # a correlation across fewer stimuli is not defined (2 points a
 _BLOCK_ELEMENTS = 4_000_000  # floats held at once per block of splits or bootstrap resamples
 
 SPLIT_HALF_METHOD = (
-    "random split-half: for each stimulus its ratings were split at random into halves of floor(k/2) and "
-    "ceil(k/2) ratings, the half means were correlated across stimuli (Pearson), the correlations were "
-    "averaged over random splits, and the mean split-half r was stepped up with the Spearman-Brown formula "
-    "(factor 2); reliability undefined when the mean split-half r <= 0"
+    "random split-half: for each stimulus its ratings were split at random into two halves of equal size "
+    "(one rating more in one half when the number is odd), the half means were correlated across stimuli "
+    "(Pearson), the correlations were averaged over random splits, and the mean split-half correlation was "
+    "stepped up with the Spearman-Brown formula for a test of double length; reliability undefined when the "
+    "mean split-half correlation is not positive"
 )
 NOISE_CEILING_METHOD = (
     "square root of the random split-half (Spearman\u2013Brown) reliability of the mean ratings, the highest "

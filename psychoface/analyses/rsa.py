@@ -66,11 +66,11 @@ from psychoface.analyses.rdm import (
 )
 from psychoface.errors import PsychofaceError
 
-P_METHOD = "Mantel permutation of stimulus labels, (b+1)/(N+1)"
+P_METHOD = "Mantel permutation of stimulus labels, p = (b + 1)/(N + 1)"
 CI_METHOD = "percentile bootstrap over stimuli (pairs of a stimulus with its own copy dropped)"
 PARTIAL_P_METHOD = (
     "Mantel permutation of the layer RDM's stimulus labels, rating and covariate RDMs fixed (Smouse et al., "
-    "1986), (b+1)/(N+1); according to Guillot and Rousset (2013) such tests are liberal when the layer and "
+    "1986), p = (b + 1)/(N + 1); according to Guillot and Rousset (2013) such tests are liberal when the layer and "
     "rating RDMs both depend on strongly structured covariates beyond what the linear partialling removes"
 )
 SPLITS = {
@@ -366,7 +366,8 @@ def compare_layers(
         "ci_level": ci_level,
         "ci_method": _ci_method("paired " + CI_METHOD + "; the same resamples for both layers", undefined,
                                 n_bootstrap),
-        "p_method": "two-sided paired bootstrap, 2 min(#(d*<=0)+1, #(d*>=0)+1)/(N+1)",
+        "p_method": "two-sided paired bootstrap: p is twice the smaller of the proportions of bootstrap "
+        "differences at or below zero and at or above zero, each counted as (b + 1)/(N + 1), at most 1",
         "correction": correction_label(correction),
         "family": f"{len(ratings)} rating RDM{'s' * (len(ratings) != 1)}",
     }

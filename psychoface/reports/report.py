@@ -43,7 +43,7 @@ from psychoface.errors import PsychofaceError
 from psychoface.provenance import atomic_write_json, atomic_write_text, now, sha256_file, versions
 from psychoface.reports.apa import Text, add_runs, italic
 from psychoface.reports.sections import BUILDERS, Section, build_section, save_section
-from psychoface.reports.text import methods_paragraph, references
+from psychoface.reports.text import methods_paragraphs, references
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -216,7 +216,7 @@ def _tenths(say, what: str):
 
 
 def methods_params(config: StudyConfig, store, sections: list[Section], dataset: str | None = None) -> dict:
-    """The parameters :func:`~psychoface.reports.text.methods_paragraph` describes, from what was used;
+    """The parameters :func:`~psychoface.reports.text.methods_paragraphs` describe, from what was used;
     ``dataset`` is the analysis file's ``dataset`` key (the data set is never guessed from paths)."""
     from psychoface.workflows import load_ratings_from_config
 
@@ -274,8 +274,8 @@ figure.apa-figure .note { margin-top: 0.5em; }
 </style>{{ table_css }}</head><body>
 <h1>{{ title }}</h1>
 <h2>Method</h2>
-<p>{{ methods }}</p>
-<h2>Results</h2>
+{% for m in methods %}<p>{{ m }}</p>
+{% endfor %}<h2>Results</h2>
 {% for s in sections %}
 <h3>{{ s.title }}</h3>
 {% if s.sentences %}<p>{{ s.sentences }}</p>{% endif %}
@@ -322,7 +322,7 @@ def write_html(path: Path, title: str, sections: list[Section], params: dict) ->
             "figures": figures,
         })
     html = jinja2.Environment(autoescape=True).from_string(_HTML).render(
-        title=title, methods=Markup(methods_paragraph(params).render("html")), sections=rendered,
+        title=title, methods=[Markup(m.render("html")) for m in methods_paragraphs(params)], sections=rendered,
         refs=[Markup(r.render("html")) for r in references(params, _cited_texts(sections))],
         table_css=Markup(css), version=params["versions"].get("psychoface", ""), created=now(),
         seed=params.get("seed"),
@@ -351,7 +351,8 @@ def write_docx(path: Path, title: str, sections: list[Section], params: dict) ->
     _apa_heading_styles(document)
     document.add_paragraph(title, style="Title")
     document.add_heading("Method", level=1)
-    add_runs(document.add_paragraph(), methods_paragraph(params))
+    for paragraph in methods_paragraphs(params):
+        add_runs(document.add_paragraph(), paragraph)
     document.add_heading("Results", level=1)
     number = 0
     for s in sections:

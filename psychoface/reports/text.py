@@ -1360,8 +1360,8 @@ def _describe(attrs: Mapping, kind: str, cites: _Citations, rsa_family: list, wr
             "ratings at random into two halves" + (f" {int(splits):,} times" if splits else "")
             + ", correlating the half means across faces, averaging these correlations over splits and "
             f"stepping the mean up with the Spearman{EN_DASH}Brown formula "
-            f"{cites.paren('brown1910', 'spearman1910')} (undefined when the mean split-half correlation "
-            f"was not positive); the noise ceiling of each attribute was {derived}"
+            f"{cites.paren('brown1910', 'spearman1910')}, the reliability being undefined when the mean "
+            f"split-half correlation was not positive; the noise ceiling of each attribute was {derived}"
             + (f" {cites.paren('spearman1904')}." if derived.startswith("the square root") else "."))]
     if kind == "icc":
         forms = attrs.get("forms") or attrs.get("icc")
@@ -1379,12 +1379,13 @@ def _describe(attrs: Mapping, kind: str, cites: _Citations, rsa_family: list, wr
         if alphas is not None:
             alphas = [alphas] if isinstance(alphas, (int, float)) else list(alphas)
             sentence += ["; the penalty was chosen from ", _values(alphas)]
-            scale = attrs.get("alpha_scale")
+            scale = str(attrs.get("alpha_scale") or "").split(";")[0].strip()
             if scale:
-                sentence.append(f" ({str(scale).split(',')[0].strip()})")
+                sentence.append(f", in {scale}" if scale.startswith("multiples") else f" ({scale})")
             if inner:
                 inner_cv = f"{int(inner)}-fold" if isinstance(inner, (int, float)) else str(inner)
-                sentence.append(f" by {inner_cv} cross-validation within each training set")
+                sentence.append(f"{',' if scale.startswith('multiples') else ''} by {inner_cv} "
+                                "cross-validation within each training set")
         if attrs.get("standardize"):
             sentence.append(", and features were standardized with statistics of the training folds only")
         return [Text(*sentence, ". Accuracy was the Pearson correlation between cross-validated "
@@ -1427,48 +1428,91 @@ def with_details(method: str, extra: list) -> Text:
     return Text(method, " (", Text("; ").join(extra), ")")
 
 
-def _inference(attrs: Mapping, cites: _Citations, written: set) -> Text | None:
-    """One sentence on the CIs, p values and correction of an analysis; a CI method or p-value method
-    already stated (identical parameters) is not repeated."""
-    pieces: list = []
+def _ci_clause(attrs: Mapping, cites: _Citations, written: set) -> Text | None:
+    """``Confidence intervals (95%) came from <method> (<resamples>; <citation>)``, or None when the
+    analysis has no CI or the paragraph already stated the same CI method with the same parameters."""
     ci_method, n_boot = method_text(attrs.get("ci_method")), attrs.get("n_bootstrap")
     level = _level(attrs)
-    if ci_method and ("ci", ci_method, level, n_boot) not in written:
-        written.add(("ci", ci_method, level, n_boot))
-        extra = []
-        if n_boot and "resampl" not in ci_method:
-            extra.append(Text(fmt_int(n_boot), " resamples"))
-        if "bootstrap" in ci_method.lower() and "efron1993" not in cites.keys:
-            extra.append(cites.inner("efron1993"))
-        pieces.append(Text(f"confidence intervals ({fmt_level(level)}) from ", with_details(ci_method, extra)))
-    p_method, n_perm = method_text(attrs.get("p_method")), attrs.get("n_permutations")
-    phrase = correction_phrase(attrs)
-    p_key = ("p", p_method, n_perm, phrase)
-    if (p_method or phrase) and p_key not in written:
-        written.add(p_key)
-        p_clause = Text(italic("p"), " values")
-        if p_method:
-            extra = []
-            formula = Text()
-            if _is_permutation(attrs):
-                if n_perm and "permutations" not in p_method:
-                    extra.append(Text(fmt_int(n_perm), " permutations"))
-                if "(b" not in p_method.replace(" ", ""):  # outside the parentheses: no nesting
-                    formula = Text(", computed as (", italic("b"), " + 1)/(", italic("N"), " + 1)")
-                if "phipson2010" not in cites.keys:
-                    extra.append(cites.inner("phipson2010"))
-            p_clause = Text(p_clause, " from ", with_details(p_method, extra), formula)
-        if phrase:
-            key = correction_of(attrs)[0]
-            cite = _CORRECTION_CITATIONS.get(key)
-            if cite and cite not in cites.keys:
-                head, _, tail = phrase.partition(" across ")
-                phrase = f"{head} {cites.paren(cite)}" + (f" across {tail}" if tail else "")
-            p_clause = Text(p_clause, f", {phrase}" if p_method else f" {phrase}")
-        pieces.append(p_clause)
-    if not pieces:
+    if not ci_method or ("ci", ci_method, level, n_boot) in written:
         return None
-    return Text("Inference: ", Text("; ").join(pieces), ".")
+    written.add(("ci", ci_method, level, n_boot))
+    extra = []
+    if n_boot and "resampl" not in ci_method:
+        extra.append(Text(fmt_int(n_boot), " resamples"))
+    if "bootstrap" in ci_method.lower() and "efron1993" not in cites.keys:
+        extra.append(cites.inner("efron1993"))
+    return Text(f"Confidence intervals ({fmt_level(level)}) came from ", with_details(ci_method, extra))
+
+
+def _p_group(attrs: Mapping) -> tuple:
+    """What a p-value sentence says apart from the correction family: analyses of one paragraph with the
+    same key share one sentence, which lists their families."""
+    phrase = correction_phrase(attrs)
+    return (method_text(attrs.get("p_method")), attrs.get("n_permutations"),
+            correction_of(attrs)[0] if phrase else None, phrase is None)
+
+
+def _families(phrases: list[str], key: str | None, cites: _Citations) -> str:
+    """``Holm-corrected (Holm, 1979) across A and, separately, across B``: the corrections of analyses
+    that share a p-value method, the correction cited where first named."""
+    out = []
+    for i, phrase in enumerate(phrases):
+        head, _, tail = phrase.partition(" across ")
+        cite = _CORRECTION_CITATIONS.get(key) if i == 0 else None
+        if cite and cite not in cites.keys:
+            head = f"{head} {cites.paren(cite)}"
+        out.append(f"across {tail}" if i and tail and head == phrases[0].partition(" across ")[0]
+                   else head + (f" across {tail}" if tail else ""))
+    return " and, separately, ".join(out)
+
+
+def _p_clause(attrs: Mapping, phrases: list[str], cites: _Citations, alone: bool) -> Text:
+    """``p values from <method> (<permutations>; <citation>), <corrections>`` (``The p values came from
+    ...`` when the sentence starts with it); ``phrases``: the correction of every analysis sharing it."""
+    p_method, n_perm = method_text(attrs.get("p_method")), attrs.get("n_permutations")
+    families = _families(phrases, correction_of(attrs)[0], cites) if phrases else ""
+    if not p_method:
+        return Text("The " if alone else "", italic("p"), f" values were {families}")
+    extra = []
+    formula = Text()
+    if _is_permutation(attrs):
+        if n_perm and "permutations" not in p_method:
+            extra.append(Text(fmt_int(n_perm), " permutations"))
+        if "(b" not in p_method.replace(" ", ""):  # outside the parentheses: no nesting
+            formula = Text(", computed as (", italic("b"), " + 1)/(", italic("N"), " + 1)")
+        if "phipson2010" not in cites.keys:
+            extra.append(cites.inner("phipson2010"))
+    return Text("The " if alone else "", italic("p"), " values came from " if alone else " values from ",
+                with_details(p_method, extra), formula, f", {families}" if families else "")
+
+
+def _families_of(group: list[Mapping], written: set) -> dict:
+    """The p-value sentences of one paragraph: :func:`_p_group` key -> the correction phrases of the
+    analyses sharing it (a method and correction the text already stated are left out)."""
+    families: dict = {}
+    for attrs in group:
+        key = _p_group(attrs)
+        phrase = correction_phrase(attrs)
+        if (key[0] or phrase) and ("p", key, phrase) not in written:
+            phrases = families.setdefault(key, [])
+            if phrase and phrase not in phrases:
+                phrases.append(phrase)
+            written.add(("p", key, phrase))
+    return families
+
+
+def _inference(attrs: Mapping, families: dict, cites: _Citations, written: set) -> Text | None:
+    """The sentence on an analysis's CIs and p values, or None: a CI method already stated (identical
+    parameters) is not repeated, and the p values of analyses that share a method (``families``, from
+    :func:`_families_of`, emptied as written) are said once, at the first, with each one's family."""
+    ci = _ci_clause(attrs, cites, written)
+    key = _p_group(attrs)
+    p = _p_clause(attrs, families.pop(key), cites, alone=ci is None) if key in families else None
+    if ci is not None and p is not None:
+        return Text(ci, "; ", p, ".")
+    if ci is not None or p is not None:
+        return Text(ci if ci is not None else p, ".")
+    return None
 
 
 def _software(params: Mapping, cites: _Citations) -> list:
@@ -1486,9 +1530,13 @@ def _software(params: Mapping, cites: _Citations) -> list:
     return out
 
 
-def _build(params: Mapping) -> tuple[Text, list[str]]:
+# the paragraphs of the analyses, in this order; each holds the analyses of these kinds
+_TOPICS = (("reliability", "icc"), ("predict",), ("correlate",), ("rsa", "rsa_compare"), ("compare",))
+
+
+def _build(params: Mapping) -> tuple[list[Text], list[str]]:
     cites = _Citations()
-    parts: list = _stimuli(params, cites) + _features(params, cites)
+    paragraphs: list[list] = [_stimuli(params, cites), _features(params, cites)]
     written: set = set()
     analyses = list(params.get("analyses") or [])
     for attrs in analyses:
@@ -1498,21 +1546,36 @@ def _build(params: Mapping) -> tuple[Text, list[str]]:
                 f"use one of {', '.join(_ANALYSES)}"
             )
     rsa_family = [a for a in analyses if analysis_kind(a) in ("rsa", "rsa_compare")]
-    for attrs in analyses:
-        kind = analysis_kind(attrs)
-        # a description identical to one already written (the same RSA twice) is not repeated
-        parts += [t for t in _describe(attrs, kind, cites, rsa_family, written) if t.plain not in written]
-        written.update(t.plain for t in parts)
-        inference = _inference(attrs, cites, written)
-        if inference is not None:
-            parts.append(inference)
-    parts += _software(params, cites)
-    if not parts:
+    for kinds in _TOPICS:
+        group = [a for a in analyses if analysis_kind(a) in kinds]
+        parts: list = []
+        families = _families_of(group, written)
+        for attrs in group:
+            # a description identical to one already written (the same RSA twice) is not repeated
+            described = _describe(attrs, analysis_kind(attrs), cites, rsa_family, written)
+            parts += [t for t in described if t.plain not in written]
+            written.update(t.plain for t in parts)
+            inference = _inference(attrs, families, cites, written)
+            if inference is not None:
+                parts.append(inference)
+        paragraphs.append(parts)
+    paragraphs.append(_software(params, cites))
+    paragraphs = [Text(" ").join(parts) for parts in paragraphs if parts]
+    if not paragraphs:
         raise PsychofaceError(
             "methods paragraph: params hold none of n_images, dataset, attributes, model, analyses, "
             "seed or versions; pass the feature store manifest and the analyses' attrs"
         )
-    return Text(" ").join(parts), cites.keys
+    return paragraphs, cites.keys
+
+
+def methods_paragraphs(params: Mapping) -> list[Text]:
+    """The method section as paragraphs, one per topic: the stimuli and ratings; the network and its
+    features (model, weights, layers, preprocessing); one per kind of analysis present (reliability,
+    prediction, unit-wise correlations, RSA with partial RSA and layer comparisons, comparisons of
+    correlations), each with its CIs, p values and corrections; the seed and software. ``params`` as
+    in :func:`methods_paragraph`."""
+    return _build(params)[0]
 
 
 def methods_paragraph(params: Mapping) -> Text:
@@ -1543,13 +1606,13 @@ def methods_paragraph(params: Mapping) -> Text:
     ResNet: He et al., 2016), ImageNet (Russakovsky et al., 2015) and the software (PyTorch, NumPy,
     SciPy, scikit-learn, statsmodels). :func:`references` lists the works cited.
     """
-    return _build(params)[0]
+    return Text(" ").join(_build(params)[0])
 
 
 def references(params: Mapping, texts=()) -> list[Text]:
     """The APA reference list (alphabetical) of the works cited in the methods paragraph written for
     ``params`` (by the paragraph itself and by the method descriptions it quotes) and in ``texts``
     (table notes, result sentences, figure notes: str or :class:`Text`), found by :func:`citations`."""
-    paragraph, keys = _build(params)
-    keys = list(dict.fromkeys(keys + citations(paragraph, *texts)[0]))
+    paragraphs, keys = _build(params)
+    keys = list(dict.fromkeys(keys + citations(*paragraphs, *texts)[0]))
     return sorted((REFERENCES[k].entry for k in keys), key=lambda t: t.plain.lower())
