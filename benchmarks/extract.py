@@ -8,7 +8,9 @@ unpooled, 100,352 values per image) and ``fc7`` (classifier.4):
   run ``features[:30]`` (conv5), the rest of ``features``, ``avgpool`` and ``classifier[:5]`` (fc7),
   and keep both outputs in memory, in one process;
 * psychoface: ``extract(...)`` into a fresh store (model build, a dry pass for shapes, SHA-256 of
-  every image, DataLoader workers decoding in parallel, hooks, streaming to disk).
+  every image, DataLoader workers decoding in parallel, hooks, streaming to disk);
+* thingsvision (with ``--thingsvision-python``, the interpreter of a separate virtual environment
+  holding thingsvision): its documented torchvision path, both layers in one pass, kept in memory.
 
 Each measurement runs in a fresh subprocess, so peak resident memory (``ru_maxrss``) is that run's
 own (``children_peak_rss_mib`` is the largest child process: a DataLoader worker, a fork whose
@@ -19,6 +21,7 @@ feature, imports excluded; CPU seconds per image (user + system, workers include
 load average are printed too, being less sensitive to, and a record of, other users' load.
 
     python benchmarks/extract.py --n 64 500 --repeat 2
+    python benchmarks/extract.py --n 64 500 --thingsvision-python /path/to/thingsvision-venv/bin/python
     python benchmarks/extract.py --n 64 --workers 0 1 2 --threads 1 2
 """
 
