@@ -1,0 +1,171 @@
+"""Attribution methods for a :class:`~psychoface.explain.readout.ReadoutModel`, batched, as signed pixel maps.
+
+Every method returns one signed map per image, ``(B, H, W)`` float32 at the network's input resolution, in
+units of the explained output (the predicted rating minus the intercept):
+
+* ``gradcam`` (default): Grad-CAM (Selvaraju et al., 2017) at the explained layer, captum's ``LayerGradCam``
+  without its ReLU (signed, so that regions lowering the rating show), bilinearly upsampled to the input.
+* ``ig``: Integrated Gradients (Sundararajan et al., 2017) from the grey baseline (the normalised input 0, the
+  training set's mean colour), ``n_steps`` Gauss-Legendre steps, summed over colour channels; complete:
+  the map sums to ``f(x) - f(baseline)``. All images of a batch share each step's forward pass.
+* ``gradshap``: GradientSHAP (Lundberg & Lee, 2017): expected gradients x (input - baseline) over the grey
+  baseline with Gaussian noise (``n_samples`` draws, SD ``stdev`` of the input range).
+* ``smoothgrad``: SmoothGrad (Smilkov et al., 2017): the signed gradient averaged over ``n_samples`` noisy
+  copies (captum's ``NoiseTunnel`` over ``Saliency(abs=False)``), times the input (gradient x input).
+* ``occlusion``: Occlusion (Zeiler & Fergus, 2014): the output drop when a ``window`` square patch is greyed,
+  averaged over the patches covering a pixel, divided by the patch area (a density).
+* ``regions``: region ablation, captum's ``FeatureAblation`` with a mask of face regions: the drop of the
+  predicted rating when one region is greyed out, spread evenly over the region's pixels (the map summed
+  over a region is that region's drop).
+* ``lrp``: Layer-wise Relevance Propagation (Bach et al., 2015) with zennit's ``EpsilonPlusFlat`` composite
+  and its VGG or ResNet canonizer (Anders et al., 2021), starting from the output value.
+* ``guided_gradcam``: Guided Grad-CAM (captum's ``GuidedGradCam``, signed). Available because the source
+  studies used it, but it fails the model-randomisation sanity check (Adebayo et al., 2018): its maps look
+  alike for trained and randomised networks. Marked so in :data:`METHODS` and in the report.
+
+The random draws of ``gradshap`` and ``smoothgrad`` come from torch's global generator, seeded with ``seed`` per
+call (captum draws from it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from psychoface.errors import PsychofaceError
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    citation: str
+    complete: bool          # attributions sum to f(x) - f(baseline)
+    passes_sanity: bool     # known to pass the model-randomisation check (Adebayo et al., 2018)
+    needs_regions: bool = False
+    needs_spatial_layer: bool = False
+
+
+METHODS = {m.name: m for m in (
+    Method("gradcam", "Grad-CAM", "selvaraju2017", False, True, needs_spatial_layer=True),
+    Method("ig", "Integrated Gradients", "sundararajan2017", True, True),
+    Method("gradshap", "GradientSHAP", "lundberg2017", False, True),
+    Method("smoothgrad", "SmoothGrad", "smilkov2017", False, True),
+    Method("occlusion", "Occlusion", "zeiler2014", False, True),
+    Method("regions", "region ablation", "zeiler2014", False, True, needs_regions=True),
+    Method("lrp", "LRP (epsilon-plus-flat)", "bach2015", False, True),
+    Method("guided_gradcam", "Guided Grad-CAM", "selvaraju2017", False, False, needs_spatial_layer=True),
+)}
+
+
+def check_method(name: str, network) -> Method:
+    """The method called ``name``, or one line saying why this network cannot use it."""
+    import torchvision.models as tvm
+
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in METHODS:
+        raise PsychofaceError(f"unknown explanation method {name!r}: use one of {', '.join(METHODS)}")
+    if key == "lrp" and not isinstance(network, (tvm.VGG, tvm.ResNet)):
+        raise PsychofaceError(
+            f"method lrp: not available for {type(network).__name__}; zennit has canonizers for VGG and ResNet "
+            "only (none for MobileNetV2's residual blocks) and captum's LRP fails on ReLU6 and Flatten; use "
+            "--method gradcam, ig or regions")
+    return METHODS[key]
+
+
+def attribute(model, images: torch.Tensor, method: str, *, region_masks: torch.Tensor | None = None,
+              n_steps: int = 32, n_samples: int = 16, stdev: float = 0.15, window: int = 32,
+              internal_batch_size: int | None = None, seed: int = 0) -> np.ndarray:
+    """Signed pixel maps ``(B, H, W)`` of ``model``'s output for a batch of preprocessed ``images``.
+
+    ``region_masks`` (B, H, W) integer region labels per image, needed by ``regions``. ``n_steps``: IG steps;
+    ``n_samples`` and ``stdev`` (a fraction of the input range): GradientSHAP and SmoothGrad noise;
+    ``window``: occlusion patch side in pixels (stride half of it); ``internal_batch_size``: images per
+    forward pass inside IG (default: all steps of the batch at once).
+    """
+    from captum import attr as ca
+
+    spec = check_method(method, model.net)
+    x = images.detach().clone().requires_grad_(False)
+    B, _, H, W = x.shape
+    if spec.needs_spatial_layer:
+        _check_spatial(model, x[:1])
+    span = float(x.max() - x.min()) or 1.0
+    if spec.name == "gradcam":
+        cam = ca.LayerGradCam(model, model.layer).attribute(x, relu_attributions=False)
+        out = F.interpolate(cam.float(), size=(H, W), mode="bilinear", align_corners=False)[:, 0]
+    elif spec.name == "guided_gradcam":
+        out = ca.GuidedGradCam(model, model.layer).attribute(x).sum(1)
+    elif spec.name == "ig":
+        out = ca.IntegratedGradients(model).attribute(
+            x, baselines=torch.zeros_like(x), n_steps=n_steps, internal_batch_size=internal_batch_size).sum(1)
+    elif spec.name == "gradshap":
+        torch.manual_seed(seed)
+        out = ca.GradientShap(model).attribute(
+            x, baselines=torch.zeros((1, *x.shape[1:])), n_samples=n_samples, stdevs=stdev * span).sum(1)
+    elif spec.name == "smoothgrad":
+        torch.manual_seed(seed)
+        grads = ca.NoiseTunnel(ca.Saliency(model)).attribute(
+            x, nt_type="smoothgrad", nt_samples=n_samples, stdevs=stdev * span, abs=False)
+        out = (grads * x).sum(1)
+    elif spec.name == "occlusion":
+        stride = max(1, window // 2)
+        raw = ca.Occlusion(model).attribute(
+            x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride), baselines=0.0,
+            perturbations_per_eval=8)
+        out = raw[:, 0] / float(window * window)
+    elif spec.name == "regions":
+        out = _region_ablation(model, x, region_masks)
+    else:
+        out = _lrp(model, x)
+    return out.detach().to(torch.float32).cpu().numpy()
+
+
+def _check_spatial(model, x1):
+    with torch.no_grad():
+        captured = {}
+        handle = model.layer.register_forward_hook(lambda m, i, o: captured.setdefault("o", o))
+        try:
+            model.features(x1)
+        finally:
+            handle.remove()
+    out = captured.get("o")
+    if out is None or out.dim() != 4:
+        shape = tuple(out.shape[1:]) if out is not None else "no tensor"
+        raise PsychofaceError(
+            f"method gradcam: layer {model.module_name} outputs {shape}, not a channels x height x width map; "
+            "explain a convolutional layer or use --method ig or regions")
+
+
+def _region_ablation(model, x, masks):
+    from captum.attr import FeatureAblation
+
+    if masks is None:
+        raise PsychofaceError("method regions: needs face regions; give landmarks (--landmarks) or a mask image")
+    masks = torch.as_tensor(masks, dtype=torch.long)
+    if masks.shape != (x.shape[0], x.shape[2], x.shape[3]):
+        raise PsychofaceError(f"method regions: region masks of shape {tuple(masks.shape)} do not match the images "
+                              f"{tuple(x.shape)}")
+    n_regions = int(masks.max()) + 1
+    delta = FeatureAblation(model).attribute(x, baselines=0.0, feature_mask=masks[:, None],
+                                             perturbations_per_eval=n_regions)[:, 0]
+    area = torch.zeros((x.shape[0], n_regions), dtype=delta.dtype)
+    area.scatter_add_(1, masks.flatten(1), torch.ones_like(masks.flatten(1), dtype=delta.dtype))
+    return delta / torch.gather(area, 1, masks.flatten(1)).view_as(delta)
+
+
+def _lrp(model, x):
+    import torchvision.models as tvm
+    from zennit.attribution import Gradient
+    from zennit.composites import EpsilonPlusFlat
+    from zennit.torchvision import ResNetCanonizer, VGGCanonizer
+
+    canonizer = VGGCanonizer() if isinstance(model.net, tvm.VGG) else ResNetCanonizer()
+    composite = EpsilonPlusFlat(canonizers=[canonizer])
+    with Gradient(model=model, composite=composite) as attributor:
+        _, relevance = attributor(x, lambda output: output)
+    return relevance.sum(1)
+
