@@ -57,6 +57,7 @@ def check(
         id_column=cfg.id_column,
         path_column=cfg.path_column,
         decode=decode,
+        landmarks=cfg.path(cfg.landmarks) if cfg.landmarks else None,
     )
     table = Table(title="Study check", box=None, header_style="bold")
     table.add_column("item")
