@@ -38,7 +38,7 @@ def build_app() -> typer.Typer:
 
     app = typer.Typer(name="psychoface", help=HELP, no_args_is_help=True, pretty_exceptions_enable=False,
                       add_completion=False, rich_markup_mode="rich")
-    for func in (study.init, study.check, study.layers, study.extract):
+    for func in (study.init, study.check, study.layers, study.extract, study.landmarks):
         app.command(help=paragraphs(func.__doc__))(func)
     for kind in kinds():
         app.command(name=kind.name, help=paragraphs(kind.help))(analyses.command(kind))
