@@ -5,10 +5,11 @@ nose 27-35, eyes 36-47, mouth 48-67. Each region is a polygon built from its poi
 grid (pixel centres tested with ``matplotlib.path.Path.contains_points``); a pixel claimed by several
 polygons goes to the first in :data:`REGIONS`' order:
 
-* ``eyes``: each eye's outline (36-41, 42-47) enlarged 1.5 times about its centre;
+* ``eyes``: each eye's outline (36-41, 42-47; convex hull) enlarged 1.5 times about its centre;
 * ``brows``: a band around each brow line (17-21, 22-26), half as wide as the mean eye width above and below;
-* ``mouth``: the outer lip outline (48-59) enlarged 1.25 times;
-* ``nose``: bridge and nostrils (27-35), enlarged 1.4 times across;
+* ``mouth``: the convex hull of the outer lip points (48-59) shifted up and down by a fifth of the mouth
+  width (the lips of a closed mouth are thin), enlarged 1.2 times;
+* ``nose``: the convex hull of bridge and nostrils (27-35), enlarged 2 times across and 1.1 times vertically;
 * ``forehead``: from the brow band's upper edge up by the distance from the nasion (27) to the nose tip
   (33), between the outer brow ends;
 * ``jaw``: the face outline (jaw line 0-16 closed along the brows) beyond the line through the mouth
@@ -30,7 +31,14 @@ REGIONS = ("eyes", "brows", "mouth", "nose", "forehead", "jaw", "cheeks", "hair 
 BACKGROUND = len(REGIONS) - 1
 
 
+def _hull(points):
+    from scipy.spatial import ConvexHull
+
+    return points[ConvexHull(points).vertices]
+
+
 def _scaled(points, factor_x, factor_y=None):
+    points = _hull(points)
     c = points.mean(axis=0)
     f = np.array([factor_x, factor_x if factor_y is None else factor_y])
     return (points - c) * f + c
@@ -50,6 +58,7 @@ def region_polygons(landmarks) -> dict[str, list[np.ndarray]]:
                               "detect landmarks with the dlib68 template or give a mask image")
     eye_w = np.mean([np.linalg.norm(p[39] - p[36]), np.linalg.norm(p[45] - p[42])])
     half = 0.5 * eye_w
+    mouth_h = 0.2 * np.linalg.norm(p[54] - p[48])
     brows_line = p[17:27]
     lift = np.linalg.norm(p[33] - p[27])
     top_edge = brows_line - [0, half]
@@ -58,8 +67,8 @@ def region_polygons(landmarks) -> dict[str, list[np.ndarray]]:
     return {
         "eyes": [_scaled(p[36:42], 1.5), _scaled(p[42:48], 1.5)],
         "brows": [_band(p[17:22], half), _band(p[22:27], half)],
-        "mouth": [_scaled(p[48:60], 1.25)],
-        "nose": [_scaled(p[[27, 31, 32, 33, 34, 35]][[0, 5, 4, 3, 2, 1]], 1.4, 1.0)],
+        "mouth": [_scaled(np.vstack([p[48:60] - [0, mouth_h], p[48:60] + [0, mouth_h]]), 1.2)],
+        "nose": [_scaled(p[27:36], 2.0, 1.1)],
         "forehead": [forehead],
         "face": [face],
     }
