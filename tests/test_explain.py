@@ -217,13 +217,14 @@ def test_region_shares_references_and_planted_region():
 
 def test_cluster_test_finds_only_the_planted_region():
     maps, labels = _planted(n=30, effect=0.8)
-    clusters, T = cluster_test(maps, labels=labels, names=REGIONS, n_permutations=256, seed=1)
+    clusters, T, masks = cluster_test(maps, labels=labels, names=REGIONS, n_permutations=256, seed=1)
     sig = clusters[clusters["p"] < 0.05]
     assert len(sig) == 1 and sig.iloc[0]["peak_region"] == "mouth" and sig.iloc[0]["sign"] == "positive"
+    assert masks[0].sum() == sig.iloc[0]["extent"]
     from mne.stats import permutation_cluster_1samp_test
 
     ref = permutation_cluster_1samp_test(maps, threshold=clusters.attrs["psychoface"]["cluster_threshold"],
-                                         n_permutations=256, seed=1, out_type="mask", verbose=False)
+                                         n_permutations=256, rng=1, out_type="mask", verbose=False)
     assert np.allclose(T, ref[0]) and np.isclose(sig.iloc[0]["p"], min(ref[2]))
 
 
@@ -255,7 +256,7 @@ def test_type_one_error_of_region_and_cluster_tests_under_a_null_readout():
         m = ndimage.gaussian_filter(rng.normal(size=(2, n, size, size)), (0, 0, 1.5, 1.5))
         out = region_shares(m[0], labels, REGIONS, reference=m[1], n_permutations=199, n_bootstrap=0, seed=r)
         region_rej += out.set_index("region").loc["mouth", "p"] < 0.05
-        cl, _ = cluster_test(m[0], reference=m[1], n_permutations=100, seed=r)
+        cl, _, _ = cluster_test(m[0], reference=m[1], n_permutations=100, seed=r)
         cluster_rej += bool((cl["p"] < 0.05).any())
     se = np.sqrt(0.05 * 0.95 / reps)
     assert abs(region_rej / reps - 0.05) < 3 * se + 0.005

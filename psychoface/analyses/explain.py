@@ -146,12 +146,17 @@ def region_shares(maps, labels, names, *, reference=None, test: str = "signflip"
         base = np.broadcast_to(area, share.shape)
     keep = present > 0
     D = (share - base)[:, keep]
-    mean, dz, lo, hi, p = _one_sample(D, test, n_permutations, n_bootstrap, ci_level, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    mean, dz, lo, hi, p = _one_sample(D, test, n_permutations, n_bootstrap, ci_level, rng)
+    share_lo = share_hi = np.full(int(keep.sum()), np.nan)
+    if n_bootstrap:
+        idx = rng.integers(0, len(share), size=(n_bootstrap, len(share)))
+        share_lo, share_hi = percentile_ci(share[:, keep][idx].mean(axis=1), ci_level)
     out = pd.DataFrame({
         "region": np.asarray(names, dtype=object)[keep], "n": len(maps), "area_share": area[keep],
         "share": share[:, keep].mean(axis=0), "share_ratio": share[:, keep].mean(axis=0) / area[keep],
-        "signed_share": signed[:, keep].mean(axis=0), "difference": mean, "d_z": dz, "ci_low": lo,
-        "ci_high": hi, "p": p, "p_corr": correct_p(p, correction),
+        "signed_share": signed[:, keep].mean(axis=0), "share_excess": mean, "d_z": dz, "ci_low": lo,
+        "ci_high": hi, "p": p, "p_corr": correct_p(p, correction), "share_low": share_lo, "share_high": share_hi,
     })
     against = "the same face's share under the reference readout" if reference is not None else "the region's area share"
     out.attrs["psychoface"] = _meta(
@@ -182,7 +187,7 @@ def region_pairs(maps, labels, names, *, reference=None, test: str = "signflip",
     mean, dz, lo, hi, p = _one_sample(D, test, n_permutations, n_bootstrap, ci_level, np.random.default_rng(seed))
     out = pd.DataFrame({
         "region_a": [names[a] for a, _ in pairs], "region_b": [names[b] for _, b in pairs], "n": len(maps),
-        "difference": mean, "d_z": dz, "ci_low": lo, "ci_high": hi, "p": p, "p_corr": correct_p(p, correction),
+        "pair_difference": mean, "d_z": dz, "ci_low": lo, "ci_high": hi, "p": p, "p_corr": correct_p(p, correction),
     })
     out.attrs["psychoface"] = _meta("explain_region_pairs", seed, ci_level, n_bootstrap, test, n_permutations,
                                     correction, f"{len(pairs)} pairs of face regions")
@@ -194,7 +199,8 @@ def cluster_test(maps, *, reference=None, groups=None, labels=None, names=None, 
     """Cluster-based permutation test of maps ``(n, H, W)`` (paired against ``reference``, against 0, or
     between ``groups``: a boolean array, True = first group).
 
-    Returns ``(clusters, t_map)``: one row per cluster (sorted by p) and the (H, W) map of t values.
+    Returns ``(clusters, t_map, masks)``: one row per cluster (sorted by p), the (H, W) map of t values and
+    each row's cluster as a boolean (H, W) mask.
     ``labels``/``names`` name the region of each cluster's peak.
     """
     from mne.stats import permutation_cluster_1samp_test, permutation_cluster_test, ttest_ind_no_p
@@ -214,15 +220,15 @@ def cluster_test(maps, *, reference=None, groups=None, labels=None, names=None, 
         thr = dict(start=0, step=0.2) if tfce else float(stats.t.ppf(1 - cluster_alpha / 2, df))
         T, clusters, pv, _ = permutation_cluster_test(
             [a, b], threshold=thr, n_permutations=n_permutations, tail=0, stat_fun=ttest_ind_no_p,
-            out_type="mask", seed=seed, verbose=False)
+            out_type="mask", rng=seed, verbose=False)
         design = "two groups (independent-samples t)"
     else:
         df = len(X) - 1
         thr = dict(start=0, step=0.2) if tfce else float(stats.t.ppf(1 - cluster_alpha / 2, df))
         T, clusters, pv, _ = permutation_cluster_1samp_test(
-            X, threshold=thr, n_permutations=n_permutations, tail=0, out_type="mask", seed=seed, verbose=False)
+            X, threshold=thr, n_permutations=n_permutations, tail=0, out_type="mask", rng=seed, verbose=False)
         design = "paired against the reference readout's maps" if reference is not None else "one sample against 0"
-    rows = []
+    rows, masks = [], []
     if tfce:  # one p per pixel: report the connected regions of pixels with p < .05
         from scipy import ndimage
         pmap = np.asarray(pv).reshape(T.shape)
@@ -231,6 +237,7 @@ def cluster_test(maps, *, reference=None, groups=None, labels=None, names=None, 
         pv = [float(pmap[c].min()) for c in clusters]
     for c, p in zip(clusters, pv):
         c = np.asarray(c).reshape(T.shape)
+        masks.append(c)
         t_in = np.where(c, T, 0.0)
         peak = np.unravel_index(np.argmax(np.abs(t_in)), T.shape)
         rows.append({
@@ -240,20 +247,23 @@ def cluster_test(maps, *, reference=None, groups=None, labels=None, names=None, 
             "peak_region": (names[labels[peak]] if labels is not None and names is not None else ""),
             "mean_difference": float(X[:, c].mean()) if groups is None else
             float(X[groups][:, c].mean() - X[~groups][:, c].mean()),
-            "p": float(p),
+            "p": float(p), "p_corr": float(p),
         })
     out = pd.DataFrame(rows, columns=["sign", "extent", "extent_share", "peak_t", "peak_x", "peak_y",
-                                      "peak_region", "mean_difference", "p"]).sort_values("p", ignore_index=True)
+                                      "peak_region", "mean_difference", "p", "p_corr"])
+    order = np.argsort(out["p"].to_numpy(), kind="stable")
+    out, masks = out.iloc[order].reset_index(drop=True), [masks[i] for i in order]
     out.attrs["psychoface"] = {
         "analysis": "explain_clusters", "seed": seed, "ci_level": None, "ci_method": "none",
         "p_method": ("cluster-based permutation test (MNE), cluster mass of t, max statistic over the map; "
                      "p = (b + 1)/(N + 1)") if not tfce else "threshold-free cluster enhancement (MNE), max statistic",
-        "correction": "family-wise by the maximum cluster statistic over the map", "family": "pixels of the map",
+        "correction": "the maximum cluster statistic over the map (family-wise; p_corr = p)",
+        "family": "pixels of the map",
         "n_permutations": n_permutations, "cluster_alpha": cluster_alpha, "tfce": tfce, "design": design,
         "cluster_threshold": thr if tfce else float(thr), "df": df, "n_faces": len(X),
         "map_shape": list(T.shape),
     }
-    return out, T
+    return out, T, masks
 
 
 def faithfulness(curves: dict, *, test: str = "signflip", n_permutations: int = 5000, n_bootstrap: int = 2000,
