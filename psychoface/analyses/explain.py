@@ -203,7 +203,11 @@ def cluster_test(maps, *, reference=None, groups=None, labels=None, names=None, 
     each row's cluster as a boolean (H, W) mask.
     ``labels``/``names`` name the region of each cluster's peak.
     """
-    from mne.stats import permutation_cluster_1samp_test, permutation_cluster_test, ttest_ind_no_p
+    from psychoface.explain import require
+
+    mne_stats = require("mne.stats")
+    permutation_cluster_1samp_test = mne_stats.permutation_cluster_1samp_test
+    permutation_cluster_test, ttest_ind_no_p = mne_stats.permutation_cluster_test, mne_stats.ttest_ind_no_p
 
     maps = _check_maps(maps)
     if n_permutations < 2:

@@ -86,8 +86,9 @@ def attribute(model, images: torch.Tensor, method: str, *, region_masks: torch.T
     ``window``: occlusion patch side in pixels (stride half of it); ``internal_batch_size``: images per
     forward pass inside IG (default: all steps of the batch at once).
     """
-    from captum import attr as ca
+    from psychoface.explain import require
 
+    ca = require("captum.attr")
     spec = check_method(method, model.net)
     x = images.detach().clone().requires_grad_(False)
     B, _, H, W = x.shape
@@ -141,7 +142,9 @@ def _check_spatial(model, x1):
 
 
 def _region_ablation(model, x, masks):
-    from captum.attr import FeatureAblation
+    from psychoface.explain import require
+
+    FeatureAblation = require("captum.attr").FeatureAblation
 
     if masks is None:
         raise PsychofaceError("method regions: needs face regions; give landmarks (--landmarks) or a mask image")
@@ -159,9 +162,13 @@ def _region_ablation(model, x, masks):
 
 def _lrp(model, x):
     import torchvision.models as tvm
-    from zennit.attribution import Gradient
-    from zennit.composites import EpsilonPlusFlat
-    from zennit.torchvision import ResNetCanonizer, VGGCanonizer
+
+    from psychoface.explain import require
+
+    Gradient = require("zennit.attribution").Gradient
+    EpsilonPlusFlat = require("zennit.composites").EpsilonPlusFlat
+    canonizers = require("zennit.torchvision")
+    ResNetCanonizer, VGGCanonizer = canonizers.ResNetCanonizer, canonizers.VGGCanonizer
 
     canonizer = VGGCanonizer() if isinstance(model.net, tvm.VGG) else ResNetCanonizer()
     composite = EpsilonPlusFlat(canonizers=[canonizer])

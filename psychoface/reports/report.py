@@ -129,6 +129,8 @@ def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> Stud
             except TypeError as exc:
                 raise PsychofaceError(f"{spec.path}: [study] synthetic: {exc}") from None
         values.update(images=str(study_dir / "images"), ratings=str(study_dir / "ratings.csv"))
+        if (study_dir / "landmarks.csv").is_file():  # the generator's exact landmarks (explain, shape)
+            values.setdefault("landmarks", str(study_dir / "landmarks.csv"))
         if not (study_dir / CONFIG_NAME).exists():
             local = dict(values, images="images", ratings="ratings.csv",
                          store=os.path.relpath(values["store"], study_dir))

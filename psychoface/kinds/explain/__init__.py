@@ -325,6 +325,6 @@ KIND = register(AnalysisKind(
     ),
     words=words.WORDS,
     citations=words.CITATIONS,
-    demo={"layer": "conv5", "attributes": ["happy", "trustworthy"], "n_null": 2, "faithfulness_faces": 12,
-          "sanity_faces": 4, "cluster_permutations": 256},
+    demo={"layer": "conv5", "attributes": ["happy", "dominant"], "n_null": 2, "faithfulness_faces": 8,
+          "sanity_faces": 3, "cluster_permutations": 256},
 ))
