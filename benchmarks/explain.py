@@ -4,7 +4,7 @@ Goals: Grad-CAM and region ablation for 500 faces in under 5 min; Integrated Gra
 least 1.3x faster per image than one captum call per image; cluster tests with 1,024 permutations on
 112 x 112 maps of 500 faces in under 2 min; memory flat in the number of faces (maps streamed to disk).
 
-    TORCH_HOME=... python benchmarks/explain.py --images /work/shared/data/omi --faces 64
+    TORCH_HOME=... python benchmarks/explain.py --images /work/shared/data/omi/images --faces 64
 
 ``TORCH_HOME`` must hold ``hub/checkpoints/mobilenet_v2-b0353104.pth`` (IMAGENET1K_V1). Times per image are
 measured on ``--faces`` OMI faces and projected to 500; the cluster test runs on 500 random smooth maps.
@@ -127,7 +127,7 @@ def memory(folder, sizes=(32, 128)):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--images", default="/work/shared/data/omi")
+    parser.add_argument("--images", default="/work/shared/data/omi/images")
     parser.add_argument("--faces", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--memory-child", type=int, default=0)
