@@ -130,8 +130,8 @@ def per_rater(reader, attribute: str | None, rater_column: str | None, rater_col
         stimulus_of[col] = stim
     if not stimulus_of:
         if qualtrics:
-            example = next((c for c in frame.columns if c not in info - set(QUALTRICS_COLUMNS)
-                            and _normalise(c) not in QUALTRICS_COLUMNS), frame.columns[-1])
+            example = next((c for c in frame.columns if c != rater_col and _normalise(c) not in QUALTRICS_COLUMNS
+                            and c not in rater_columns), frame.columns[-1])
             raise PsychofaceError(
                 f"{path}: Qualtrics export whose question texts (row 2) name no stimulus, e.g. column {example!r}: "
                 f"{str(questions[example])[:60]!r}; end each rating question's text with ' - <stimulus id>' or "
@@ -172,7 +172,7 @@ def per_rater(reader, attribute: str | None, rater_column: str | None, rater_col
             f"column, fill in its ratings, or list it in rater_columns when it describes the raters"
         )
     meta_cols = [c for c in frame.columns if c in info and c != rater_col]
-    rater_frame = frame[meta_cols].copy()
+    rater_frame = pd.DataFrame({c: _typed(frame[c]) for c in meta_cols}, index=frame.index)
     rater_frame.index = pd.Index(rater_ids, name="rater")
     row, col = np.nonzero(~np.isnan(values))
     trials = pd.DataFrame({
@@ -187,6 +187,14 @@ def per_rater(reader, attribute: str | None, rater_column: str | None, rater_col
     means = means_of_trials(trials)
     found = LayoutFound(path, layout, (attribute,), len(means), len(rater_ids), tuple(means.index))
     return Ratings(means, trials, path, layout, None, rater_frame, [found])
+
+
+def _typed(column: pd.Series) -> pd.Series:
+    """A rater-level column as numbers when every non-empty cell is one (Qualtrics exports keep all as text)."""
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        return column
+    numbers = pd.to_numeric(column, errors="coerce")
+    return numbers if numbers.notna().sum() == column.notna().sum() and column.notna().any() else column
 
 
 def _mostly_text(column: pd.Series) -> bool:
