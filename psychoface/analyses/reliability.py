@@ -44,8 +44,9 @@ smallest keys form half A. Then, per bootstrap resample, ``rng.random(n_stimuli)
 ``floor(u * n_stimuli)`` is taken (stimuli in order of first appearance). A plain loop that makes the
 same calls reproduces every number (to floating-point rounding).
 
-Intraclass correlations (``icc``) are computed by :func:`pingouin.intraclass_corr` (Shrout & Fleiss,
-1979; McGraw & Wong, 1996) on a complete stimuli x raters table.
+Intraclass correlations (``icc``, :mod:`psychoface.analyses.icc`) are computed per connected block of the
+stimulus x rater design: by :func:`pingouin.intraclass_corr` in complete blocks, from the variance
+components of crossed random effects (statsmodels MixedLM) in incomplete ones.
 
 Noise ceiling (``noise_ceiling``): the correlation of the observed mean ratings with their true scores
 is sqrt(reliability) (Spearman, 1904), which bounds the Pearson correlation any predictor can reach with
@@ -60,6 +61,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from psychoface.analyses.icc import ICC_FORMS, icc  # noqa: F401  (the public reliability functions)
 from psychoface.analyses.inference import percentile_ci, resample_counts, spearman_brown
 from psychoface.errors import PsychofaceError
 
@@ -85,17 +87,6 @@ FEW_RATINGS_NOTE = (
     "than nominal (in 200 simulated studies of 80 stimuli x 3 ratings, true reliability .5625: mean "
     "estimate about .54, 95% CI coverage about .90); read it as a lower bound or collect more ratings"
 )
-
-# Shrout & Fleiss (1979) name -> (McGraw & Wong (1996) name as in pingouin >= 0.7, description).
-ICC_FORMS = {
-    "ICC1": ("ICC(1,1)", "one-way random effects, single rating"),
-    "ICC2": ("ICC(A,1)", "two-way random effects, absolute agreement, single rating"),
-    "ICC3": ("ICC(C,1)", "two-way mixed effects, consistency, single rating"),
-    "ICC1k": ("ICC(1,k)", "one-way random effects, mean of k ratings"),
-    "ICC2k": ("ICC(A,k)", "two-way random effects, absolute agreement, mean of k ratings"),
-    "ICC3k": ("ICC(C,k)", "two-way mixed effects, consistency, mean of k ratings"),
-}
-
 
 # --------------------------------------------------------------------------------------------------
 # input
@@ -447,153 +438,6 @@ def _split_half_one(
         )
     row["note"] = "; ".join(notes)
     return row
-
-
-def icc(trials, *, attributes=None, forms=None) -> pd.DataFrame:
-    """Intraclass correlations of the ratings of each attribute, by :func:`pingouin.intraclass_corr`.
-
-    Targets are stimuli, raters the ``rater`` ids. Repeated ratings of a stimulus by the same rater are
-    averaged first (as pingouin's pivot does). pingouin needs a complete stimuli x raters table; when
-    some raters did not rate some stimuli, a complete sub-table is kept by greedy deletion: repeatedly the
-    rater or the stimulus with the largest fraction of missing cells among those still kept is dropped (a
-    rater on ties), until no cell is missing. The numbers of stimuli and raters dropped are reported.
-
-    Parameters
-    ----------
-    trials : DataFrame or Ratings
-        Long table with ``stimulus``, ``attribute``, ``rating`` and ``rater``.
-    attributes : list of str, optional
-        Attributes to analyse (default: all).
-    forms : list of str, optional
-        Shrout & Fleiss names among ``ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k`` (default: all six).
-        Psychologists usually report ICC2/ICC2k (absolute agreement) or ICC3/ICC3k (consistency).
-
-    Returns
-    -------
-    DataFrame, one row per attribute and form: ``attribute``, ``type`` (Shrout & Fleiss), ``type_mw``
-    (McGraw & Wong), ``description``, ``icc``, ``F``, ``df1``, ``df2``, ``p`` (F test of ICC = 0),
-    ``ci_low``, ``ci_high`` (95%, F-distribution based, McGraw & Wong, 1996), ``n`` (stimuli), ``k``
-    (raters), ``stimuli_dropped``, ``raters_dropped``, ``repeats_averaged``, ``note``.
-
-    References: Shrout & Fleiss (1979), Psychological Bulletin, 86, 420-428; McGraw & Wong (1996),
-    Psychological Methods, 1, 30-46; Koo & Li (2016), J. Chiropractic Medicine, 15, 155-163.
-    """
-    table, source = _trial_table(trials, need_rater=True)
-    attributes = _select_attributes(table, attributes, source)
-    forms = list(ICC_FORMS) if forms is None else ([forms] if isinstance(forms, str) else list(forms))
-    unknown = [f for f in forms if f not in ICC_FORMS]
-    if unknown or not forms:
-        raise PsychofaceError(
-            f"unknown ICC form(s) {', '.join(map(repr, unknown)) or '(none given)'}; use any of "
-            f"{', '.join(ICC_FORMS)}"
-        )
-    groups = dict(tuple(table.groupby("attribute", sort=False)))
-    parts = [_icc_one(groups[a], a, forms, source) for a in attributes]
-    df = pd.concat(parts, ignore_index=True)
-    df.attrs["psychoface"] = {
-        "analysis": "icc",
-        "method": "intraclass correlations (Shrout & Fleiss, 1979; McGraw & Wong, 1996) by "
-        "pingouin.intraclass_corr on a complete stimuli x raters table",
-        "seed": None,
-        "forms": forms,
-        "ci_level": 0.95,
-        "ci_method": "F distribution (McGraw & Wong, 1996)",
-        "p_method": "F test of ICC = 0",
-        "correction": "none",
-        "family": None,
-        "incomplete_design": "greedy deletion of the rater or stimulus with the largest fraction of "
-        "missing cells until the table is complete; repeated ratings by one rater averaged",
-        "attributes": attributes,
-    }
-    return df
-
-
-def _complete_block(present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of a complete sub-table of the boolean ``present`` (greedy deletion)."""
-    rows = np.ones(present.shape[0], bool)
-    cols = np.ones(present.shape[1], bool)
-    row_have = present.sum(axis=1).astype(float)
-    col_have = present.sum(axis=0).astype(float)
-    while rows.any() and cols.any():
-        row_missing = np.where(rows, 1.0 - row_have / cols.sum(), -1.0)
-        col_missing = np.where(cols, 1.0 - col_have / rows.sum(), -1.0)
-        i, j = int(np.argmax(row_missing)), int(np.argmax(col_missing))
-        if max(row_missing[i], col_missing[j]) <= 0:
-            break
-        if col_missing[j] >= row_missing[i]:
-            cols[j] = False
-            row_have -= present[:, j]
-        else:
-            rows[i] = False
-            col_have -= present[i, :]
-    return rows, cols
-
-
-def _icc_one(sub, attribute, forms, source):
-    import pingouin
-
-    cells = sub.groupby(["stimulus", "rater"], sort=False)["rating"].agg(["mean", "size"])
-    repeats = int((cells["size"] - 1).sum())
-    wide = cells["mean"].unstack("rater")
-    rows, cols = _complete_block(wide.notna().to_numpy())
-    block = wide.loc[rows, cols]
-    n, k = block.shape
-    if n < MIN_STIMULI or k < 2:
-        raise PsychofaceError(
-            f"{source}: attribute {attribute!r}: the largest complete stimuli x raters table found has "
-            f"{n} stimuli and {k} raters; ICCs need >= {MIN_STIMULI} stimuli rated by the same >= 2 raters: "
-            "use split_half_reliability instead"
-        )
-    base = {
-        "attribute": attribute,
-        "n": n,
-        "k": k,
-        "stimuli_dropped": int(wide.shape[0] - n),
-        "raters_dropped": int(wide.shape[1] - k),
-        "repeats_averaged": repeats,
-    }
-    values = block.to_numpy()
-    out = []
-    if np.ptp(values) == 0:
-        for form in forms:
-            out.append(
-                {**base, "type": form, "type_mw": ICC_FORMS[form][0], "description": ICC_FORMS[form][1],
-                 "icc": np.nan, "F": np.nan, "df1": n - 1, "df2": np.nan, "p": np.nan,
-                 "ci_low": np.nan, "ci_high": np.nan,
-                 "note": f"constant ratings (every rating is {values.flat[0]:g}): ICC undefined"}
-            )
-        return _icc_frame(out)
-    long = block.rename_axis(index="stimulus", columns="rater").stack().rename("rating").reset_index()
-    with warnings.catch_warnings():
-        # pingouin's own pandas calls raise deprecation warnings under pandas 3 that users cannot act on
-        warnings.filterwarnings("ignore", message="The inplace keyword")
-        res = pingouin.intraclass_corr(data=long, targets="stimulus", raters="rater", ratings="rating")
-    ci_col = next(c for c in res.columns if str(c).startswith("CI95"))
-    p_col = "pval" if "pval" in res.columns else "p_val"
-    # rows are matched by pingouin's Type column: McGraw & Wong names (pingouin >= 0.7, "ICC(A,1)") or
-    # Shrout & Fleiss names (older versions, "ICC2"); never by position
-    by_type = {str(rec["Type"]): rec for rec in res.to_dict("records")}
-    for form in forms:
-        rec = by_type.get(ICC_FORMS[form][0], by_type.get(form))
-        if rec is None:
-            raise PsychofaceError(
-                f"pingouin {pingouin.__version__}: intraclass_corr returned no row of Type "
-                f"{ICC_FORMS[form][0]!r} or {form!r} (Types: {', '.join(by_type)}); install pingouin >= 0.7"
-            )
-        low, high = np.asarray(rec[ci_col], dtype=float)
-        out.append(
-            {**base, "type": form, "type_mw": ICC_FORMS[form][0], "description": ICC_FORMS[form][1],
-             "icc": float(rec["ICC"]), "F": float(rec["F"]), "df1": int(rec["df1"]),
-             "df2": int(rec["df2"]), "p": float(rec[p_col]), "ci_low": float(low),
-             "ci_high": float(high), "note": ""}
-        )
-    return _icc_frame(out)
-
-
-def _icc_frame(records):
-    columns = ["attribute", "type", "type_mw", "description", "icc", "F", "df1", "df2", "p", "ci_low",
-               "ci_high", "n", "k", "stimuli_dropped", "raters_dropped", "repeats_averaged", "note"]
-    return pd.DataFrame(records, columns=columns)
 
 
 def noise_ceiling(reliability):
