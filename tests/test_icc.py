@@ -112,3 +112,40 @@ def test_variance_component_icc_recovers_a_known_icc_in_a_nested_incomplete_desi
         mean, coverage = report[form]
         assert abs(mean - value) < 0.03, report
         assert 0.90 <= coverage <= 0.98, report  # binomial SE of a .95 rate over 400 intervals: .011
+
+
+# ------------------------------------------------------------------------------ split-half by rater halves
+
+
+def test_split_half_splits_raters_when_it_can_and_ratings_otherwise():
+    from psychoface.analyses.reliability import split_half_reliability
+
+    data = nested(2, 15, 10, 1.0, seed=5)
+    res = split_half_reliability(data, n_bootstrap=50, n_splits=20, seed=1)
+    assert res.loc[0, "split"] == "raters" and res.loc[0, "n"] == 30 and res.loc[0, "note"] == ""
+    assert res.attrs["psychoface"]["method"].startswith("split-half by raters")
+    # a hand-made loop: the same rater halves within each block give the same mean split-half r
+    rng = np.random.default_rng([1, __import__("zlib").crc32(b"trust")])
+    codes, stimuli = pd.factorize(data["stimulus"], sort=False)
+    raters = pd.factorize(data["rater"], sort=False)[1]
+    block = np.array([int(r[1]) for r in raters])  # "b0r3" -> block 0
+    rs = []
+    for _ in range(20):
+        key = rng.random(len(raters))
+        half_a = set()
+        for b in (0, 1):
+            members = np.flatnonzero(block == b)
+            half_a |= set(raters[members[np.argsort(key[members], kind="stable")][: len(members) // 2]])
+        a = data[data.rater.isin(half_a)].groupby("stimulus")["rating"].mean().reindex(stimuli)
+        b_ = data[~data.rater.isin(half_a)].groupby("stimulus")["rating"].mean().reindex(stimuli)
+        rs.append(np.corrcoef(a, b_)[0, 1])
+    assert res.loc[0, "r_half"] == pytest.approx(np.mean(rs), rel=1e-10)
+    # each stimulus rated by two of three raters: any halving of the three leaves a stimulus with both of
+    # its raters in one half
+    pairs = [("a", "b"), ("b", "c"), ("a", "c")] * 4
+    thin = pd.DataFrame([(f"s{i}", "trust", r, float(i % 5 + (r == "b"))) for i, pair in enumerate(pairs) for r in pair],
+                        columns=["stimulus", "attribute", "rater", "rating"])
+    few = split_half_reliability(thin, n_bootstrap=0, n_splits=5)
+    assert few.loc[0, "split"] == "ratings" and "too few raters per stimulus" in few.loc[0, "note"]
+    without = split_half_reliability(data.drop(columns="rater"), n_bootstrap=0, n_splits=5)
+    assert without.loc[0, "split"] == "ratings"

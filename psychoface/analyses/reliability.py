@@ -2,8 +2,13 @@
 noise ceiling that reliability puts on any predictor of the mean ratings.
 
 Split-half (``split_half_reliability``). For every attribute and every stimulus rated at least
-``min_ratings`` times, the stimulus's k ratings are split at random into two halves of floor(k/2) and
-ceil(k/2) ratings, and the half means are correlated across stimuli (Pearson). This is repeated over
+``min_ratings`` times, the ratings are split into two halves and the half means are correlated across
+stimuli (Pearson). When rater ids exist, the *raters* are split into two halves (within each connected
+block of the stimulus x rater design, :mod:`psychoface.analyses.icc`), so that a rater's ratings stay in
+one half, as the RSA noise ceiling does; this needs every stimulus to have raters in both halves, and a
+split that leaves a stimulus without ratings in a half is drawn again (up to 50 times). Otherwise -- no
+rater ids, or too few raters per stimulus -- each stimulus's k ratings are split at random into two
+halves of floor(k/2) and ceil(k/2) ratings. The ``split`` column says which. This is repeated over
 ``n_splits`` random splits; the split-half correlations are averaged (arithmetic mean over splits,
 ``r_half``) and the *average* is stepped up to the full number of ratings with the Spearman-Brown formula,
 factor 2:
@@ -75,6 +80,15 @@ SPLIT_HALF_METHOD = (
     "stepped up with the Spearman-Brown formula for a test of double length; reliability undefined when the "
     "mean split-half correlation is not positive"
 )
+RATER_SPLIT_METHOD = (
+    "split-half by raters: the raters were split at random into two halves (within each block of stimuli "
+    "and the raters who rated them), the mean ratings of each half were correlated across stimuli (Pearson), "
+    "the correlations were averaged over random splits, and the mean split-half correlation was stepped up "
+    "with the Spearman-Brown formula for a test of double length; reliability undefined when the mean "
+    "split-half correlation is not positive"
+)
+SPLITS = ("auto", "raters", "ratings")
+_REDRAWS = 50
 NOISE_CEILING_METHOD = (
     "square root of the random split-half (Spearman\u2013Brown) reliability of the mean ratings, the highest "
     "correlation any predictor can reach with them (Spearman, 1904; Lage-Castellanos et al., 2019); "
@@ -210,6 +224,39 @@ def _half_means(codes, ratings, counts, n_splits, rng):
     return sums_a / n_a, (totals - sums_a) / (counts - n_a)
 
 
+def _rater_half_means(codes, raters, ratings, n_stim, n_splits, rng):
+    """Half means (two arrays (n_splits, n_stimuli)) of random halves of the raters, drawn within each
+    connected block of the design; None when some split cannot give every stimulus ratings in both
+    halves within :data:`_REDRAWS` draws."""
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    r_codes, names = pd.factorize(pd.Series(raters), sort=False)
+    n_r = len(names)
+    graph = sparse.coo_matrix((np.ones(codes.size), (codes, n_stim + r_codes)), shape=(n_stim + n_r,) * 2)
+    _, label = connected_components(graph, directed=False)
+    block = label[n_stim:]
+    size = np.bincount(block)
+    mean_a, mean_b = np.empty((n_splits, n_stim)), np.empty((n_splits, n_stim))
+    for i in range(n_splits):
+        for _ in range(_REDRAWS):
+            key = rng.random(n_r)
+            order = np.lexsort((key, block))  # by block, random within a block
+            rank = np.empty(n_r, dtype=np.int64)
+            starts = np.concatenate([[0], np.cumsum(size)[:-1]])
+            rank[order] = np.arange(n_r) - starts[block[order]]
+            in_a = (rank < size[block] // 2)[r_codes]
+            k_a = np.bincount(codes[in_a], minlength=n_stim)
+            k_b = np.bincount(codes[~in_a], minlength=n_stim)
+            if (k_a > 0).all() and (k_b > 0).all():
+                break
+        else:
+            return None
+        mean_a[i] = np.bincount(codes[in_a], weights=ratings[in_a], minlength=n_stim) / k_a
+        mean_b[i] = np.bincount(codes[~in_a], weights=ratings[~in_a], minlength=n_stim) / k_b
+    return mean_a, mean_b
+
+
 def _row_pearson(a, b):
     """Pearson r of each row of ``a`` with the same row of ``b``; NaN where either row is constant."""
     a = a - a.mean(axis=-1, keepdims=True)
@@ -280,6 +327,7 @@ def split_half_reliability(
     min_ratings: int = 2,
     bootstrap_splits: int = 20,
     seed: int = 0,
+    split: str = "auto",
 ) -> pd.DataFrame:
     """Random split-half reliability of the mean rating of each attribute, with a bootstrap CI.
 
@@ -304,10 +352,13 @@ def split_half_reliability(
         is linear in it; split-to-split variation is small next to stimulus sampling variation).
     seed : int
         Seed; each attribute draws from ``default_rng([seed, crc32(attribute)])`` (module docstring).
+    split : str
+        ``"auto"``: halves of the raters when rater ids exist and every stimulus can have raters in both
+        halves, else random halves of each stimulus's ratings; ``"raters"`` or ``"ratings"`` to choose.
 
     Returns
     -------
-    DataFrame, one row per attribute: ``attribute``, ``n`` (stimuli used), ``ratings_min``,
+    DataFrame, one row per attribute: ``attribute``, ``split`` (``raters`` or ``ratings``), ``n`` (stimuli used), ``ratings_min``,
     ``ratings_median``, ``ratings_max`` (ratings per used stimulus), ``n_splits``, ``r_half`` (mean
     uncorrected split-half r over splits), ``reliability`` (Spearman-Brown of ``r_half``; NaN when
     ``r_half`` <= 0), ``ci_low``, ``ci_high`` (within [0, 1]), ``noise_ceiling`` (sqrt of the
@@ -335,6 +386,10 @@ def split_half_reliability(
     seed = _check_count("seed", seed, 0)
     if not 0 < ci_level < 1:
         raise PsychofaceError(f"ci_level = {ci_level} must lie between 0 and 1, e.g. 0.95")
+    if split not in SPLITS:
+        raise PsychofaceError(f"split = {split!r}: use auto, raters or ratings")
+    if split == "raters" and "rater" not in table.columns:
+        raise PsychofaceError(f"{source}: split = 'raters' needs rater ids (a rater column); there are none")
 
     rows = []
     groups = dict(tuple(table.groupby("attribute", sort=False)))
@@ -342,13 +397,16 @@ def split_half_reliability(
         rows.append(
             _split_half_one(
                 groups[attribute], attribute, n_splits, n_bootstrap, bootstrap_splits, ci_level,
-                min_ratings, seed, source,
+                min_ratings, seed, source, split,
             )
         )
     df = pd.DataFrame(rows)
+    used = set(df["split"])
     df.attrs["psychoface"] = {
         "analysis": "split_half_reliability",
-        "method": SPLIT_HALF_METHOD,
+        "method": RATER_SPLIT_METHOD if used == {"raters"} else SPLIT_HALF_METHOD if used == {"ratings"} else (
+            f"{RATER_SPLIT_METHOD} (attributes with split = raters); {SPLIT_HALF_METHOD} (split = ratings)"),
+        "split": split,
         "estimator": "Spearman-Brown (factor 2) of the mean split-half r over random splits; undefined "
         "(NaN, with a note) when the mean split-half r <= 0",
         "seed": seed,
@@ -373,7 +431,7 @@ def split_half_reliability(
 
 
 def _split_half_one(
-    sub, attribute, n_splits, n_bootstrap, bootstrap_splits, ci_level, min_ratings, seed, source
+    sub, attribute, n_splits, n_bootstrap, bootstrap_splits, ci_level, min_ratings, seed, source, split="auto"
 ):
     codes_all, _ = pd.factorize(sub["stimulus"], sort=False)
     counts_all = np.bincount(codes_all)
@@ -393,6 +451,7 @@ def _split_half_one(
     counts = counts_all[keep_stim]
     row = {
         "attribute": attribute,
+        "split": "ratings",
         "n": n_used,
         "ratings_min": int(counts.min()),
         "ratings_median": float(np.median(counts)),
@@ -410,14 +469,30 @@ def _split_half_one(
         row["note"] = f"constant ratings (every rating is {ratings[0]:g}): reliability undefined"
         return row
     rng = _attribute_rng(seed, attribute)
-    mean_a, mean_b = _half_means(codes, ratings, counts, n_splits, rng)
+    notes = []
+    halves = None
+    if split != "ratings" and "rater" in sub.columns:
+        halves = _rater_half_means(codes, sub["rater"].to_numpy()[keep_row], ratings, len(counts), n_splits, rng)
+        if halves is None:
+            if split == "raters":
+                raise PsychofaceError(
+                    f"{source}: attribute {attribute!r}: no split of the raters into halves leaves every stimulus "
+                    f"with ratings in both halves (too few raters per stimulus); use split = 'ratings'"
+                )
+            notes.append("too few raters per stimulus to split the raters into halves: random halves of each "
+                         "stimulus's ratings instead")
+            rng = _attribute_rng(seed, attribute)
+    if halves is None:
+        mean_a, mean_b = _half_means(codes, ratings, counts, n_splits, rng)
+    else:
+        mean_a, mean_b = halves
+        row["split"] = "raters"
     r = _row_pearson(mean_a, mean_b)
     valid = int(np.isfinite(r).sum())
     if valid == 0:
-        row["note"] = "half means do not vary across stimuli in any split: reliability undefined"
+        row["note"] = "; ".join(notes + ["half means do not vary across stimuli in any split: reliability undefined"])
         return row
     row["r_half"] = float(_mean_over_splits(r))
-    notes = []
     if valid < n_splits:
         notes.append(f"{n_splits - valid} of {n_splits} splits had constant half means and were skipped")
     if row["r_half"] > 0:
