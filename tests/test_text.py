@@ -16,22 +16,20 @@ from scipy import stats
 from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import MINUS
 from psychoface.reports.references import bibliography, citations
+from psychoface.kinds.compare import dependent_correlation_sentence
+from psychoface.kinds.differences import paired_difference_sentence
+from psychoface.kinds.correlate import correlation_sentence, unit_summary_sentence
+from psychoface.kinds.predict import prediction_sentence
+from psychoface.kinds.reliability import icc_sentence, reliability_sentence
+from psychoface.kinds.rsa import rsa_sentence
 from psychoface.reports.text import (
     correction_phrase,
-    correlation_sentence,
-    dependent_correlation_sentence,
     describe,
-    icc_sentence,
     methods_paragraph,
-    paired_difference_sentence,
-    prediction_sentence,
     references,
-    reliability_sentence,
     resolution_note,
-    rsa_sentence,
     sentences,
     stat_clause,
-    unit_summary_sentence,
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -172,9 +172,6 @@ _STAT_COLUMNS = {
     "n_units": ("integer", "Units"), "n_significant": ("integer", "Significant"),
     "r": ("bounded", "r"), "rho": ("bounded", "rho"), "tau": ("bounded", "tau"),
     "r2": ("bounded", "R2"),
-    "partial_r": ("bounded", Text("Partial ", italic("r"))),
-    "partial_rho": ("bounded", Text("Partial ", symbol("rho").text)),
-    "partial_tau": ("bounded", Text("Partial ", symbol("tau").text)),
     "r_a": ("bounded", _sub("r", "A")), "r_b": ("bounded", _sub("r", "B")),
     "rho_a": ("bounded", _sub("rho", "A")), "rho_b": ("bounded", _sub("rho", "B")),
     "tau_a": ("bounded", _sub("tau", "A")), "tau_b": ("bounded", _sub("tau", "B")),
@@ -195,8 +192,7 @@ _STAT_COLUMNS = {
 }
 #: Estimates a ``ci_low``/``ci_high`` pair belongs to, in order of precedence: the CI column goes
 #: right after the first one present.
-_CI_OWNERS = ("r", "rho", "tau", "partial_rho", "partial_r", "partial_tau", "reliability", "icc",
-              "difference", "diff")
+_CI_OWNERS = ("r", "rho", "tau", "reliability", "icc", "difference", "diff")
 #: Bookkeeping columns that stay in the CSV but not in an automatic APA table.
 _HIDDEN = frozenset({"method", "n_pairs", "alpha_relative_median", "excluded_stimuli", "ratings_min",
                      "ratings_max", "n_splits", "type_mw", "description", "stimuli_dropped",
@@ -248,8 +244,9 @@ def register_columns(columns: Mapping[str, object]) -> None:
             _STAT_COLUMNS[name] = (kind, header, int(spec["decimals"]))
         else:
             _STAT_COLUMNS[name] = (kind, header)
-        if spec.get("ci_owner") and name not in _CI_OWNERS:
-            _CI_OWNERS = _CI_OWNERS + (name,)
+        if spec.get("ci_owner") and name not in _CI_OWNERS:  # before the differences, which come last
+            at = _CI_OWNERS.index("difference")
+            _CI_OWNERS = _CI_OWNERS[:at] + (name,) + _CI_OWNERS[at:]
         if spec.get("hidden"):
             _HIDDEN = _HIDDEN | {name}
         if spec.get("definition") is not None:

@@ -1,42 +1,28 @@
-"""Results in words: one APA 7 sentence per result, and a methods paragraph with its references.
+"""The engine of results in words: shared sentence pieces, a table in words, the methods paragraph.
 
 Every number goes through :mod:`psychoface.reports.apa`, so a sentence renders to any format
-(``sentence.render("markdown")``, :func:`~psychoface.reports.apa.add_runs` for Word).
+(``sentence.render("markdown")``, :func:`~psychoface.reports.apa.add_runs` for Word). This module names
+no analysis: each analysis kind (:mod:`psychoface.kinds`) registers the words of its results (a
+sentence per row, a summary of a long table, its methods text) and this engine applies them.
 
 **A result** is one row of an analysis DataFrame (a :class:`pandas.Series` or a dict) with psychoface's
-column names: ``attribute``, ``layer``, ``unit``, ``n``, ``r``, ``rho``, ``tau``, ``partial_rho`` (...),
-``ci_low``, ``ci_high``, ``p``, ``p_corr``, ``noise_ceiling``, ``r_normalized``, ``reliability``, ``note``;
-ICC rows ``type``, ``icc``, ``F``, ``df1``, ``df2``, ``k``; comparisons of two layers or models ``a``, ``b``
-(or ``layer_a``, ``layer_b``), ``r_a``, ``r_b`` (or ``rho_a``, ...; ``r1``, ``r2`` from
-:func:`~psychoface.analyses.compare.williams_test`), ``t`` and ``df`` (Williams) and/or ``z`` (Steiger),
-``difference`` with its ``ci_low``/``ci_high`` (paired bootstrap) and ``p_bootstrap``; unit summaries
-``n_units``, ``n_significant``, ``proportion``, ``max_abs_r``.
-
-**Analysis parameters** (``attrs``) are the analysis's ``df.attrs["psychoface"]``; every key is optional:
-
-- ``analysis``: ``predict``, ``rsa``, ``partial_rsa``, ``compare_layers``, ``split_half_reliability``
-  (or ``reliability``), ``icc``, ``correlate``, ``compare_correlations`` (or ``compare``),
-  ``williams_test``, ``steiger_z``;
-- ``ci_level`` (default .95), ``ci_method`` and ``p_method`` (short names such as ``"percentile
-  bootstrap"``/``"permutation"`` or full descriptions; ``None``/``"none..."`` mean none),
-  ``n_bootstrap``, ``n_permutations``;
-- ``correction``: a key (``"holm"``, ``"fdr_bh"``, ``"bonferroni"``, ``"none"``) or its label
-  (``"Holm"``, ...) or another method's name (``"max-T (family-wise)"``); ``family``: what the corrected
-  family consists of, either with its size (``"34 attributes predicted from this layer"``) or as a
-  plural noun (``"attributes"``, then counted from ``family_size`` or the DataFrame's ``p_corr``);
-- ``seed``; for the methods paragraph also ``n_splits``, ``noise_ceiling`` (reliability), ``forms``
-  (icc), ``folds``, ``repeats``, ``inner_folds`` (number or e.g. ``"leave-one-out"``), ``alphas``,
-  ``alpha_scale``, ``standardize`` (predict), ``method``/``comparison`` (``spearman``, ``pearson``,
-  ``tau-a``), ``metric``/``distance``, ``rating_metric``, ``covariates`` (rsa), ``statistic``,
-  ``test`` (compare).
-
-:func:`methods_paragraph` documents its own keys.
+column names (``attribute``, ``layer``, ``n``, ``r``, ``ci_low``, ``ci_high``, ``p``, ``p_corr``, ...).
+**Analysis parameters** (``attrs``) are the analysis's ``df.attrs["psychoface"]``; the engine reads
+``analysis`` (which kind's words apply), ``ci_level`` (default .95), ``ci_method`` and ``p_method``
+(short names such as ``"percentile bootstrap"``/``"permutation"`` or full descriptions;
+``None``/``"none..."`` mean none), ``n_bootstrap``, ``n_permutations``, ``alpha``; ``correction``: a key
+(``"holm"``, ``"fdr_bh"``, ``"bonferroni"``, ``"none"``), its label (``"Holm"``, ...) or another
+method's name (``"max-T (family-wise)"``); ``family``: what the corrected family consists of, with its
+size (``"34 attributes predicted from this layer"``) or as a plural noun (``"attributes"``, counted
+from ``family_size`` or the DataFrame's ``p_corr``); ``seed``.
 
 A whole result table in words is :func:`describe`: a sentence per row up to :data:`MAX_SENTENCES` rows,
-a summary that refers to the table beyond. :func:`resolution_note` says when the number of permutations
-bounds the (corrected) p values. :func:`references` lists every work cited in the methods paragraph and
-in the texts passed to it (table notes, sentences), found by first author and year (:func:`citations`).
-Parentheses inside parentheses become brackets (APA 7, 6.10; :func:`parenthetical`).
+a summary that refers to the table beyond (:func:`correlations_summary` is the summary of a long table
+of correlations any kind can use). :func:`resolution_note` says when the number of permutations bounds
+the (corrected) p values. :func:`methods_paragraphs` assembles the method section from the kinds'
+methods texts and adds CIs, p values and corrections; :func:`references` lists every work cited there
+and in the texts passed to it (:mod:`psychoface.reports.references`). Parentheses inside parentheses
+become brackets (APA 7, 6.10; :func:`parenthetical`).
 """
 
 from __future__ import annotations
@@ -71,7 +57,7 @@ from psychoface.reports.apa import (
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
-def _get(row: Mapping, key: str):
+def cell(row: Mapping, key: str):
     """``row[key]``, or None when the key is absent or the value missing (NaN, None, "")."""
     try:
         value = row[key]
@@ -87,16 +73,16 @@ def _get(row: Mapping, key: str):
     return value
 
 
-def _first(row: Mapping, *keys: str):
+def first_cell(row: Mapping, *keys: str):
     """(key, value) of the first of ``keys`` with a value in ``row``, else (None, None)."""
     for key in keys:
-        value = _get(row, key)
+        value = cell(row, key)
         if value is not None:
             return key, value
     return None, None
 
 
-def _and(items) -> str:
+def and_list(items) -> str:
     """``a``, ``a and b``, ``a, b, and c`` (APA's serial comma)."""
     items = [str(i) for i in items]
     if len(items) <= 2:
@@ -153,13 +139,13 @@ def correction_phrase(attrs: Mapping, n_tests: int | None = None) -> str | None:
     return f"{head} across {int(k):,} tests" if k else head
 
 
-def _p_and_note(row: Mapping, attrs: Mapping, n_tests: int | None, p_key: str = "p"):
+def p_and_note(row: Mapping, attrs: Mapping, n_tests: int | None, p_key: str = "p"):
     """The p value to report (corrected when there is a correction) and the phrase naming it."""
-    p_corr = _get(row, "p_corr")
+    p_corr = cell(row, "p_corr")
     phrase = correction_phrase(attrs, n_tests)
     if p_corr is not None and phrase:
         return p_corr, phrase
-    return _get(row, p_key), None
+    return cell(row, p_key), None
 
 
 def stat_clause(name: "str | Symbol", estimate, *, df=None, ci=None, ci_level=0.95, p=None) -> Text:
@@ -173,22 +159,22 @@ def stat_clause(name: "str | Symbol", estimate, *, df=None, ci=None, ci_level=0.
     return Text(", ").join(parts)
 
 
-def _ci(row: Mapping):
-    low, high = _get(row, "ci_low"), _get(row, "ci_high")
+def ci_of(row: Mapping):
+    low, high = cell(row, "ci_low"), cell(row, "ci_high")
     return None if low is None and high is None else (low, high)
 
 
-def _level(attrs: Mapping) -> float:
+def level_of(attrs: Mapping) -> float:
     return attrs.get("ci_level") or 0.95
 
 
-def _r_df(row: Mapping):
-    n = _get(row, "n")
+def r_df(row: Mapping):
+    n = cell(row, "n")
     return None if n is None else int(n) - 2
 
 
-def _ratings(row: Mapping) -> str:
-    attribute = _get(row, "attribute")
+def ratings_phrase(row: Mapping) -> str:
+    attribute = cell(row, "attribute")
     return f"mean {attribute} ratings" if attribute is not None else "the mean ratings"
 
 
@@ -207,234 +193,21 @@ def parenthetical(text: "str | Text | None") -> Text:
     return Text(" (", bracketed(text), ")") if text else Text()
 
 
-def _sentence(*parts, note: str | None = None) -> Text:
+def with_note(*parts, note: str | None = None) -> Text:
     return Text(*parts, parenthetical(note), ".")
 
 
-def _delta(stat: str) -> Symbol:
+def delta(stat: str) -> Symbol:
     """Δr, Δρ, ...: a difference of two bounded statistics can exceed 1, so it keeps its zero."""
     return Symbol(Text(greek("Δ"), symbol(stat).text), bounded=False)
 
 
-_STATISTICS = {"r": "r", "rho": "rho", "tau": "tau", "tau_a": "tau_a"}
-
-
-def _rsa_statistic(attrs: Mapping, column: str) -> str:
-    """Symbol name of an RDM comparison statistic (Kendall's tau-a written τ_A)."""
-    comparison = str(attrs.get("comparison") or attrs.get("method") or "").lower()
-    name = _STATISTICS.get(column, "r")
-    return "tau_a" if name == "tau" and ("tau_a" in comparison or "tau-a" in comparison) else name
+STATISTICS = {"r": "r", "rho": "rho", "tau": "tau", "tau_a": "tau_a"}
 
 
 # --------------------------------------------------------------------------------------------------
 # sentences
 # --------------------------------------------------------------------------------------------------
-def correlation_sentence(row: Mapping, attrs: Mapping | None = None, *, x: str | None = None,
-                         y: str | None = None, n_tests: int | None = None) -> Text:
-    """"The correlation between mean trustworthy ratings and unit 12 of fc7 was positive, r(498) = .34,
-    95% CI [.28, .40], p < .001 (Holm-corrected across 34 attributes)." (``rho`` when the row has no
-    ``r``; df = n - 2; no CI when the row has none.)"""
-    attrs = attrs or {}
-    name, estimate = _first(row, "r", "rho")
-    name = name or "r"
-    x = x or _ratings(row)
-    if y is None:
-        unit, layer = _get(row, "unit"), _get(row, "layer")
-        y = (f"unit {unit} of {layer}" if unit is not None and layer is not None
-             else f"unit {unit}" if unit is not None else str(layer) if layer is not None
-             else "the predictor")
-    rounded = fmt_number(estimate, 2).plain
-    direction = ("near zero" if rounded in ("0.00", "\u2014")
-                 else "negative" if rounded.startswith(MINUS) else "positive")
-    p, note = _p_and_note(row, attrs, n_tests)
-    clause = stat_clause(name, estimate, df=_r_df(row) if name == "r" else None, ci=_ci(row),
-                         ci_level=_level(attrs), p=p)
-    return _sentence(f"The correlation between {x} and {y} was {direction}, ", clause, note=note)
-
-
-def prediction_sentence(row: Mapping, attrs: Mapping | None = None, *,
-                        n_tests: int | None = None) -> Text:
-    """"Cross-validated ridge predictions from fc7 correlated with mean trustworthy ratings, r(498) = .34,
-    95% CI [.28, .40], p < .001 (Holm-corrected across 34 attributes); the noise ceiling was .76, and
-    the noise-normalized correlation was r_norm = 0.45.\""""
-    attrs = attrs or {}
-    layer, model = _get(row, "layer"), _get(row, "model")
-    source = (f" from {layer} of {model}" if layer is not None and model is not None
-              else f" from {layer}" if layer is not None else "")
-    p, note = _p_and_note(row, attrs, n_tests)
-    clause = stat_clause("r", _get(row, "r"), df=_r_df(row), ci=_ci(row), ci_level=_level(attrs), p=p)
-    parts = [f"Cross-validated ridge predictions{source} correlated with {_ratings(row)}, ", clause,
-             parenthetical(note)]
-    ceiling = _get(row, "noise_ceiling")
-    if ceiling is not None:
-        parts += ["; the noise ceiling was ", fmt_number(ceiling, 2, leading_zero=False)]
-        normalized = _get(row, "r_normalized")
-        if normalized is not None:
-            parts += [", and the noise-normalized correlation was ", fmt_stat("r_norm", normalized)]
-    return Text(*parts, ".")
-
-
-def rsa_sentence(row: Mapping, attrs: Mapping | None = None, *, n_tests: int | None = None) -> Text:
-    """"The fc7 RDM correlated with the trustworthy rating RDM, ρ = .21, 95% CI [.15, .27], p = .003
-    (Mantel test, 10,000 permutations; Holm-corrected across 34 attributes)." Partial RSA
-    (``partial_rho``, ...) reads "... controlling for the pixel RDM, partial ρ = ..."."""
-    attrs = attrs or {}
-    column, estimate = _first(row, "rho", "tau", "r", "partial_rho", "partial_tau", "partial_r")
-    if column is None:
-        raise PsychofaceError(
-            "RSA result has no rho, tau or r value; pass a row of an rsa() result table"
-        )
-    partial = column.startswith("partial_")
-    name = _rsa_statistic(attrs, column.removeprefix("partial_"))
-    layer, attribute = _get(row, "layer"), _get(row, "attribute")
-    model_rdm = f"The {layer} RDM" if layer is not None else "The model RDM"
-    rating_rdm = f"the {attribute} rating RDM" if attribute is not None else "the rating RDM"
-    covariates = _get(row, "covariates")
-    control = f" controlling for the {covariates} RDM" if partial and covariates else ""
-    if partial and covariates and ("," in str(covariates) or " and " in str(covariates)):
-        control += "s"
-    p, note = _p_and_note(row, attrs, n_tests)
-    notes = []
-    p_method = str(attrs.get("p_method") or "").lower()
-    if p is not None and ("mantel" in p_method or "permut" in p_method):
-        k = attrs.get("n_permutations")
-        notes.append(f"Mantel test, {int(k):,} permutations" if k else "Mantel test")
-    if note:
-        notes.append(note)
-    clause = stat_clause(name, estimate, ci=_ci(row), ci_level=_level(attrs), p=p)
-    return _sentence(f"{model_rdm} correlated with {rating_rdm}{control}, ",
-                     "partial " if partial else "", clause, note="; ".join(notes) or None)
-
-
-def _split_half_how(splits) -> str:
-    """How a split-half reliability was estimated: the mean split-half r, then Spearman-Brown."""
-    over = f" over {int(splits):,} random splits" if splits else ""
-    return f"mean split-half correlation{over}, Spearman{EN_DASH}Brown corrected"
-
-
-def reliability_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
-    """"The split-half reliability of mean trustworthy ratings across 500 faces (mean split-half
-    correlation over 1,000 random splits, Spearman–Brown corrected) was r_SB = .89, 95% CI [.86, .91];
-    the noise ceiling was .95." When the reliability is undefined the row's ``note`` says why."""
-    attrs = attrs or {}
-    n = _get(row, "n")
-    splits = _get(row, "n_splits") or attrs.get("n_splits")
-    how = _split_half_how(splits)
-    across = Text(" across ", fmt_int(n), " faces") if n is not None else Text()
-    subject = Text(f"The split-half reliability of {_ratings(row)}", across)
-    reliability = _get(row, "reliability")
-    if reliability is None:
-        why = _get(row, "note")
-        return Text(subject, " could not be estimated", f": {why}" if why else "", ".")
-    clause = stat_clause("r_sb", reliability, ci=_ci(row), ci_level=_level(attrs))
-    parts = [subject, f" ({how}) was ", clause]
-    ceiling = _get(row, "noise_ceiling")
-    if ceiling is not None:
-        parts += ["; the noise ceiling was ", fmt_number(ceiling, 2, leading_zero=False)]
-    return Text(*parts, ".")
-
-
-def icc_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
-    """"For mean trustworthy ratings (n = 500 faces, k = 20 raters), ICC(A,1) = .45, 95% CI [.40, .50],
-    F(499, 9481) = 17.20, p < .001." (McGraw & Wong's name of the form, ``type_mw``, when given.)"""
-    attrs = attrs or {}
-    form = _get(row, "type_mw") or _get(row, "type") or "ICC"
-    context = []
-    if _get(row, "n") is not None:
-        context.append(Text(fmt_stat("n", row["n"]), " faces"))
-    if _get(row, "k") is not None:
-        context.append(Text(italic("k"), " = ", fmt_int(row["k"]), " raters"))
-    head = Text(f"For {_ratings(row)}", Text(" (", Text(", ").join(context), ")") if context else "",
-                ", ")
-    sym = Symbol(Text(str(form)), bounded=True)
-    parts = [stat_clause(sym, _get(row, "icc"), ci=_ci(row), ci_level=_level(attrs))]
-    if _get(row, "F") is not None:
-        parts.append(fmt_stat("F", row["F"], df=(_get(row, "df1"), _get(row, "df2"))))
-    if _get(row, "p") is not None:
-        parts.append(fmt_p(row["p"]))
-    return Text(head, Text(", ").join(parts), ".")
-
-
-def dependent_correlation_sentence(row: Mapping, attrs: Mapping | None = None, *,
-                                   n_tests: int | None = None) -> Text:
-    """"The correlation with mean trustworthy ratings was higher for conv5 (r = .45) than for conv4
-    (r = .38), Williams's t(497) = 2.31, p = .021." (Steiger's z when the row has ``z`` and no ``t``.)"""
-    attrs = attrs or {}
-    if _get(row, "r12") is not None:  # williams_test / steiger_z: r1 and r2 share variable j
-        r_a, r_b = _get(row, "r1"), _get(row, "r2")
-    else:
-        r_a, r_b = _get(row, "r_a"), _get(row, "r_b")
-    a = _get(row, "a") or "the first predictor"
-    b = _get(row, "b") or "the second predictor"
-    ra_txt, rb_txt = fmt_number(r_a, 2, False).plain, fmt_number(r_b, 2, False).plain
-    relation = ("the same" if ra_txt == rb_txt
-                else "higher" if (r_a is not None and r_b is not None and r_a > r_b) else "lower")
-    if _get(row, "t") is not None:
-        test = Text("Williams's ", fmt_stat("t", row["t"], df=_get(row, "df")))
-    elif _get(row, "z") is not None:
-        test = Text("Steiger's ", fmt_stat("z", row["z"]))
-    else:
-        raise PsychofaceError(
-            "dependent-correlation result has neither t (Williams) nor z (Steiger); "
-            "pass a row of a compare() result table"
-        )
-    p, note = _p_and_note(row, attrs, n_tests)
-    parts = [f"The correlation with {_ratings(row)} was {relation} for {a} (", fmt_stat("r", r_a),
-             f") {'as' if relation == 'the same' else 'than'} for {b} (", fmt_stat("r", r_b), "), ",
-             test]
-    if p is not None:
-        parts += [", ", fmt_p(p)]
-    return _sentence(*parts, note=note)
-
-
-def paired_difference_sentence(row: Mapping, attrs: Mapping | None = None, *,
-                               n_tests: int | None = None) -> Text:
-    """"The difference between conv5 and conv4 in their correlation with mean trustworthy ratings was
-    Δr = 0.07, 95% CI [0.02, 0.12], p = .004 (paired bootstrap over stimuli, 5,000 resamples)."
-    Two layers' RDM correlations (``layer_a``, ``layer_b``, ``attrs["statistic"]``) read "in their RDM
-    correlation with the trustworthy rating RDM was Δρ = ...". The p value is ``p_bootstrap`` when the
-    row has one, else ``p``. (A difference can exceed 1 in absolute value: it keeps its leading zero.)"""
-    attrs = attrs or {}
-    rdm = _get(row, "layer_a") is not None
-    a = _get(row, "a") or _get(row, "layer_a") or "the first predictor"
-    b = _get(row, "b") or _get(row, "layer_b") or "the second predictor"
-    stat = _STATISTICS.get(str(attrs.get("statistic", "r")), "r") if rdm else "r"
-    attribute = _get(row, "attribute")
-    target = (f"RDM correlation with the {attribute} rating RDM" if rdm and attribute is not None
-              else "RDM correlation with the rating RDM" if rdm
-              else f"correlation with {_ratings(row)}")
-    _, difference = _first(row, "difference", "diff")
-    p, note = _p_and_note(row, attrs, n_tests, "p_bootstrap" if _get(row, "p_bootstrap") is not None
-                          else "p")
-    k = attrs.get("n_bootstrap")
-    notes = [f"paired bootstrap over stimuli, {int(k):,} resamples" if k
-             else "paired bootstrap over stimuli"] + ([note] if note else [])
-    clause = stat_clause(_delta(stat), difference, ci=_ci(row), ci_level=_level(attrs), p=p)
-    return _sentence(f"The difference between {a} and {b} in their {target} was ", clause,
-                     note="; ".join(notes))
-
-
-def unit_summary_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
-    """"Of 4,096 units of fc7, 312 (7.6%) correlated with mean trustworthy ratings at α = .05
-    (corrected by max-T (family-wise) across all non-constant units of the layer, per attribute); the
-    largest |r| was .41.\""""
-    attrs = attrs or {}
-    layer = _get(row, "layer")
-    n_units, n_sig = _get(row, "n_units"), _get(row, "n_significant")
-    share = _get(row, "proportion")
-    alpha = attrs.get("alpha")
-    parts = [Text("Of ", fmt_int(n_units), f" units{f' of {layer}' if layer is not None else ''}, ",
-                  fmt_int(n_sig))]
-    if share is not None:
-        parts.append(Text(" (", fmt_number(100 * share, 1), "%)"))
-    parts.append(f" correlated with {_ratings(row)}")
-    if alpha is not None:
-        parts += [" at ", fmt_stat("alpha", alpha)]
-    parts.append(parenthetical(correction_phrase(attrs)))
-    top = _get(row, "max_abs_r")
-    if top is not None:
-        parts += ["; the largest |", italic("r"), "| was ", fmt_number(top, 2, leading_zero=False)]
-    return Text(*parts, ".")
 
 
 def _registry():
@@ -512,7 +285,7 @@ def _permutation_floor(df) -> tuple[float, int, int, str | None] | None:
     None without permutation p values."""
     attrs = df.attrs.get("psychoface", {}) or {}
     n_perm = attrs.get("n_permutations")
-    if not n_perm or not _is_permutation(attrs) or not ({"p", "p_corr"} & set(df.columns)):
+    if not n_perm or not is_permutation(attrs) or not ({"p", "p_corr"} & set(df.columns)):
         return None
     key, label = correction_of(attrs)
     corrected = label is not None and "p_corr" in df.columns and df["p_corr"].notna().any()
@@ -560,7 +333,7 @@ def _correction_label(attrs: Mapping) -> str | None:
     return None if label is None else (label if key else f"correction by {label}")
 
 
-def _significance(df, attrs: Mapping, noun: str, where: str) -> Text | None:
+def significance(df, attrs: Mapping, noun: str, where: str) -> Text | None:
     """"after Holm correction, 12 of the 34 correlations in Table 2 were significant at α = .05" (from
     ``p_corr``; ``p`` when uncorrected); None without p values."""
     label = _correction_label(attrs)
@@ -588,171 +361,61 @@ def _significance(df, attrs: Mapping, noun: str, where: str) -> Text | None:
     return Text(*out)
 
 
-def _extremes(rows, column: str):
+def extremes(rows, column: str):
     values = rows[column].astype(float)
     return rows.loc[values.idxmax()], rows.loc[values.idxmin()]
 
 
-def _two_clauses(first: Text, second: Text, notes: list) -> Text:
+def two_clauses(first: Text, second: Text, notes: list) -> Text:
     """``first, and second (note)``: one parenthetical when both share the note, else one each."""
     if notes[0] == notes[1]:
         return Text(first, ", and ", second, parenthetical(notes[0]))
     return Text(first, parenthetical(notes[0]), ", and ", second, parenthetical(notes[1]))
 
 
-def _layer_of(row, profile: bool) -> str:
-    layer = _get(row, "layer")
-    return f" (layer {layer})" if profile and layer is not None else ""
-
-
-def _close(median: Text, significance: Text | None, where: str) -> Text:
+def closing(median: Text, significance: Text | None, where: str) -> Text:
     """``median; significance.`` or ``median (Table 2).``"""
     if significance is not None:
         return Text(median, "; ", significance, ".")
     return Text(median, f" ({where})" if where.startswith("Table") else f"; see {where}", ".")
 
 
-def _summary_predict(df, best, attrs, where: str) -> list[Text]:
-    profile = "layer" in df.columns and df["layer"].nunique() > 1
+def is_profile(df) -> bool:
+    """A layer profile: a table with more than one layer."""
+    return "layer" in df.columns and df["layer"].nunique() > 1
+
+
+def correlations_summary(df, best, attrs: Mapping, where: str, *, column: str, subject: str, target,
+                         clause, note=None, tests: str) -> list[Text]:
+    """Two sentences on a long table of correlations, for any analysis: the rows of ``best`` (a layer
+    profile: each attribute at its best layer) with the highest and the lowest ``column``, each with
+    its full statistics, then the median and how many tests of ``df`` were significant after the
+    correction (:func:`significance`).
+
+    ``subject``: the words before "correlated most strongly with" ("Across the 34 attributes,
+    cross-validated ridge predictions from fc7"); ``target(row)``: what that row correlated with
+    ("mean happy ratings"); ``clause(row, p)``: the statistic clause of the row with the p value it
+    reports; ``note(p, correction)``: its parenthetical (default: the correction phrase); ``tests``: the
+    plural noun the significance count uses ("correlations")."""
+    profile = is_profile(df)
     n_tests = family_size(attrs, df)
-    high, low = _extremes(best, "r")
+    high, low = extremes(best, column)
     clauses, notes = [], []
     for row in (high, low):
-        p, note = _p_and_note(row, attrs, n_tests)
-        clauses.append(stat_clause("r", _get(row, "r"), df=_r_df(row), ci=_ci(row), ci_level=_level(attrs),
-                                   p=p))
-        notes.append(note)
-    layer = _get(df.iloc[0], "layer")
-    source = (" from each attribute's most accurate layer" if profile
-              else f" from {layer}" if layer is not None else "")
-    first = Text(f"Across the {len(best):,} attributes, cross-validated ridge predictions{source} "
-                 f"correlated most strongly with {_ratings(high)}{_layer_of(high, profile)}, ", clauses[0])
-    second = Text(f"least with {_ratings(low)}{_layer_of(low, profile)}, ", clauses[1])
-    median = Text("The median of these correlations was " if profile else "The median correlation was ",
-                  fmt_number(best["r"].median(), 2, leading_zero=False))
-    tests = "layer–attribute correlations" if profile else "correlations"
-    return [Text(_two_clauses(first, second, notes), "."),
-            _close(median, _significance(df, attrs, tests.replace("–", EN_DASH), where), where)]
+        p, correction = p_and_note(row, attrs, n_tests)
+        clauses.append(clause(row, p))
+        notes.append(note(p, correction) if note is not None else correction)
 
+    def layer(row):
+        name = cell(row, "layer")
+        return f" (layer {name})" if profile and name is not None else ""
 
-def _rsa_column(df) -> str | None:
-    """The estimate column of an RSA table (``rho``, ..., ``partial_rho``, ...)."""
-    return next((c for c in ("rho", "tau", "r", "partial_rho", "partial_tau", "partial_r") if c in df.columns),
-                None)
-
-
-def _summary_rsa(df, best, attrs, where: str) -> list[Text]:
-    column = _rsa_column(df)
-    partial = column.startswith("partial_")
-    name = _rsa_statistic(attrs, column.removeprefix("partial_"))
-    profile = "layer" in df.columns and df["layer"].nunique() > 1
-    n_tests = family_size(attrs, df)
-    high, low = _extremes(best, column)
-    clauses, notes = [], []
-    p_method = str(attrs.get("p_method") or "").lower()
-    for row in (high, low):
-        p, note = _p_and_note(row, attrs, n_tests)
-        clauses.append(Text("partial " if partial else "",
-                            stat_clause(name, _get(row, column), ci=_ci(row), ci_level=_level(attrs), p=p)))
-        pieces = []
-        if p is not None and ("mantel" in p_method or "permut" in p_method):
-            k = attrs.get("n_permutations")
-            pieces.append(f"Mantel tests, {int(k):,} permutations" if k else "Mantel tests")
-        notes.append("; ".join(pieces + ([note] if note else [])) or None)
-    layer = _get(df.iloc[0], "layer")
-    model = "the most similar layer's RDM" if profile else (f"the {layer} RDM" if layer is not None
-                                                              else "the model RDM")
-    covariates = _get(df.iloc[0], "covariates")
-    control = f" controlling for the {covariates} RDM" if partial and covariates else ""
-    if control and ("," in str(covariates) or " and " in str(covariates)):
-        control += "s"
-
-    def rating(row):
-        return f"the {_get(row, 'attribute')} rating RDM" if _get(row, "attribute") is not None else "the rating RDM"
-
-    first = Text(f"Across the {len(best):,} rating RDMs{' and' if control else ''}{control}, {model} correlated "
-                 f"most strongly with {rating(high)}{_layer_of(high, profile)}, ", clauses[0])
-    second = Text(f"least with {rating(low)}{_layer_of(low, profile)}, ", clauses[1])
+    first = Text(f"{subject} correlated most strongly with {target(high)}{layer(high)}, ", clauses[0])
+    second = Text(f"least with {target(low)}{layer(low)}, ", clauses[1])
     median = Text("The median of these correlations was " if profile else "The median correlation was ",
                   fmt_number(best[column].median(), 2, leading_zero=False))
-    tests = "layer–rating RDM correlations" if profile else "RDM correlations"
-    return [Text(_two_clauses(first, second, notes), "."),
-            _close(median, _significance(df, attrs, tests.replace("–", EN_DASH), where), where)]
-
-
-def _summary_reliability(df, attrs, where: str) -> list[Text]:
-    rows = df[df["reliability"].notna()] if "reliability" in df.columns else df.iloc[0:0]
-    if rows.empty:
-        return sentences(df)
-    high, low = _extremes(rows, "reliability")
-    ns = df["n"].dropna().unique() if "n" in df.columns else []
-    across = Text(" across ", fmt_int(ns[0]), " faces") if len(ns) == 1 else Text()
-    splits = attrs.get("n_splits")
-    how = _split_half_how(splits)
-
-    def clause(row):
-        return Text(f"{_get(row, 'attribute')}, ", stat_clause("r_sb", _get(row, "reliability"), ci=_ci(row),
-                                                               ci_level=_level(attrs)))
-
-    out = [Text(f"Across the {len(df):,} attributes, the split-half reliability of the mean ratings",
-                across, f" ({how}) was highest for ", clause(high), ", and lowest for ", clause(low), ".")]
-    second = [Text("The median reliability was ", fmt_number(rows["reliability"].median(), 2,
-                                                            leading_zero=False))]
-    if "noise_ceiling" in df.columns and df["noise_ceiling"].notna().any():
-        ceilings = df["noise_ceiling"].dropna()
-        second.append(Text(", and noise ceilings ranged from ", fmt_number(ceilings.min(), 2, leading_zero=False),
-                           " to ", fmt_number(ceilings.max(), 2, leading_zero=False)))
-    undefined = len(df) - len(rows)
-    if undefined:
-        second.append(f"; the reliability of {undefined:,} attribute{'s' if undefined > 1 else ''} "
-                      "could not be estimated")
-    out.append(Text(*second, f" ({where})." if where.startswith("Table") else f"; see {where}."))
-    return out
-
-
-def _summary_difference(df, attrs, where: str) -> list[Text]:
-    column = "difference" if "difference" in df.columns else "diff"
-    row0 = df.iloc[0]
-    a = _get(row0, "a") or _get(row0, "layer_a") or "the first predictor"
-    b = _get(row0, "b") or _get(row0, "layer_b") or "the second predictor"
-    rdm = _get(row0, "layer_a") is not None
-    stat = _STATISTICS.get(str(attrs.get("statistic", "r")), "r") if rdm else "r"
-    n_tests = family_size(attrs, df)
-    high, low = _extremes(df, column)
-    clauses, notes = [], []
-    k = attrs.get("n_bootstrap")
-    for row in (high, low):
-        p_key = "p_bootstrap" if _get(row, "p_bootstrap") is not None else "p"
-        p, note = _p_and_note(row, attrs, n_tests, p_key)
-        clauses.append(Text(f"{_get(row, 'attribute')}, ",
-                            stat_clause(_delta(stat), _get(row, column), ci=_ci(row), ci_level=_level(attrs),
-                                        p=p)))
-        notes.append("; ".join([f"paired bootstrap over stimuli, {int(k):,} resamples" if k
-                                else "paired bootstrap over stimuli"] + ([note] if note else [])))
-    target = "RDM correlation with the rating RDM" if rdm else "correlation with the mean ratings"
-    first = Text(f"Across the {len(df):,} attributes, the difference between {a} and {b} in their {target} "
-                 "was largest for ", clauses[0])
-    second = Text("smallest for ", clauses[1])
-    median = Text("The median difference was ", fmt_number(df[column].median(), 2))
-    return [Text(_two_clauses(first, second, notes), "."),
-            _close(median, _significance(df, attrs, "differences", where), where)]
-
-
-def _summary_units(df, attrs, where: str) -> list[Text]:
-    high, low = _extremes(df, "proportion")
-    layer = _get(df.iloc[0], "layer")
-    alpha = attrs.get("alpha")
-
-    def clause(row):
-        return Text(f"{_get(row, 'attribute')}, ", fmt_int(_get(row, "n_significant")), " of ",
-                    fmt_int(_get(row, "n_units")), " units (", fmt_number(100 * _get(row, "proportion"), 1), "%)")
-
-    head = Text(f"Across the {len(df):,} attributes, the share of units{f' of {layer}' if layer else ''} that "
-                "correlated with the mean ratings", Text(" at ", fmt_stat("alpha", alpha)) if alpha else "",
-                parenthetical(correction_phrase(attrs)))
-    return [Text(head, " was largest for ", clause(high), ", and smallest for ", clause(low), "."),
-            Text("The median share was ", fmt_number(100 * df["proportion"].median(), 1), "%",
-                 f" ({where})." if where.startswith("Table") else f"; see {where}.")]
+    return [Text(two_clauses(first, second, notes), "."),
+            closing(median, significance(df, attrs, tests.replace("–", EN_DASH), where), where)]
 
 
 def describe(df, table: int | None = None, *, max_sentences: int = MAX_SENTENCES) -> list[Text]:
@@ -797,7 +460,7 @@ def _model_name(model: str) -> str:
     return model
 
 
-def _param_number(x) -> Text:
+def param_number(x) -> Text:
     """A parameter value: integers with separators, powers of ten as 10ⁿ, others in shortest form."""
     value = float(x)
     if value > 0:
@@ -809,19 +472,19 @@ def _param_number(x) -> Text:
     return Text(f"{value:.6g}".replace("-", MINUS))
 
 
-def _series(parts: list) -> Text:
+def series(parts: list) -> Text:
     """Texts joined with APA's serial comma."""
     if len(parts) <= 2:
         return Text(" and ").join(parts)
     return Text(Text(", ").join(parts[:-1]), ", and ", parts[-1])
 
 
-def _values(values) -> Text:
+def param_values(values) -> Text:
     values = list(values)
     if len(values) > 4:
-        return Text(f"{len(values)} values from ", _param_number(min(values)), " to ",
-                    _param_number(max(values)))
-    return _series([_param_number(v) for v in values])
+        return Text(f"{len(values)} values from ", param_number(min(values)), " to ",
+                    param_number(max(values)))
+    return series([param_number(v) for v in values])
 
 
 def _stimuli(params: Mapping, cites: Citations) -> list:
@@ -903,7 +566,7 @@ def _preprocessing(pre) -> list:
             return Text("(", Text(", ").join(fmt_number(v, 3) for v in values), ")")
         steps.append(Text("normalized with channel means ", triple(pre["mean"]),
                           " and standard deviations ", triple(pre["std"])))
-    return [Text("Each image was ", _series(steps), ".")] if steps else []
+    return [Text("Each image was ", series(steps), ".")] if steps else []
 
 
 _POOLED = {"avg": "averaged", "average": "averaged", "mean": "averaged", "max": "max-pooled"}
@@ -932,7 +595,7 @@ def _features(params: Mapping, cites: Citations) -> list:
                 names.append(f"{alias} ({'; '.join(notes)})" if notes else str(alias))
         else:
             names = [str(x) for x in ([layers] if isinstance(layers, str) else layers)]
-        head += f", from layer{'s' if len(names) > 1 else ''} {_and(names)}"
+        head += f", from layer{'s' if len(names) > 1 else ''} {and_list(names)}"
         head += " in one forward pass per image" if len(names) > 1 else ""
     out = [Text(head, ".")]
     out += _preprocessing(params.get("preprocessing"))
@@ -945,149 +608,9 @@ def _features(params: Mapping, cites: Citations) -> list:
     return out
 
 
-def _is_permutation(attrs: Mapping) -> bool:
+def is_permutation(attrs: Mapping) -> bool:
     p_method = str(attrs.get("p_method") or "").lower()
     return "permut" in p_method or "mantel" in p_method
-
-
-def _comparison_phrase(comparisons: list[str], cites: Citations) -> list:
-    """"Spearman's ρ", "Kendall's τ_A (Nili et al., 2014)", ... for the RDM comparison statistics used."""
-    out = []
-    for comparison in comparisons:
-        if "tau" in comparison:
-            out.append(Text("Kendall's ", symbol("tau_a").text, f" {cites.paren('nili2014')}"))
-        elif "pearson" in comparison:
-            out.append(Text("Pearson's ", italic("r")))
-        elif "spearman" in comparison:
-            out.append(Text("Spearman's ", greek("ρ")))
-    return out
-
-
-def _covariate_name(name: str) -> str:
-    return "a pixel RDM (grayscale pixel values)" if name == "pixels" else f"the {name} RDM"
-
-
-def _describe_rsa(attrs: Mapping, kind: str, cites: Citations, rsa_family: list, written: set) -> list:
-    """RSA methods, each said once in the paragraph: how the RDMs were built and compared (over every
-    RSA of the paragraph), the Mantel test, the covariates of a partial RSA, the layer comparison."""
-    out = []
-    if "rsa: rdms" not in written:
-        written.add("rsa: rdms")
-        distances = [d for a in rsa_family for d in _metric_values(a, "distance", "metric")]
-        rating = [d for a in rsa_family for d in _metric_values(a, "rating_distance", "rating_metric")]
-        comparisons = [str(a.get("comparison") or a.get("method") or "").lower() for a in rsa_family
-                       if str(a.get("analysis", "")).lower() in ("rsa", "partial_rsa")]
-        sentence = ["Representational dissimilarity matrices "
-                    f"(RDMs; {cites.inner('kriegeskorte2008')}) of each layer were computed"]
-        if distances:
-            sentence.append(f" with {_and(dict.fromkeys(distances))} distance between stimuli")
-        if rating:
-            sentence.append(f", rating RDMs with {_and(dict.fromkeys(rating))} distance")
-        compared = _comparison_phrase(list(dict.fromkeys(comparisons)), cites)
-        if compared:
-            sentence += [", and model and rating RDMs were compared with ", _series(compared)]
-        out.append(Text(*sentence, "."))
-    if kind == "rsa" and _is_permutation(attrs) and "rsa: mantel" not in written:
-        written.add("rsa: mantel")
-        out.append(Text(f"Mantel tests {cites.paren('mantel1967')} permuted the stimulus labels of "
-                        "one RDM."))
-    covariates = attrs.get("covariates")
-    if covariates:
-        names = [covariates] if isinstance(covariates, str) else list(covariates)
-        comparison = str(attrs.get("comparison") or attrs.get("method") or "").lower()
-        ranked = " of the rank-transformed dissimilarities" if "spearman" in comparison else ""
-        out.append(Text(f"Partial RSA controlled for {_and(_covariate_name(c) for c in names)}: each layer "
-                        "RDM was correlated with each rating RDM after both were regressed on the covariate "
-                        f"RDM{'s' if len(names) > 1 else ''} (a partial correlation{ranked})."))
-    if kind == "rsa_compare":
-        metric = attrs.get("metric")
-        pair = f" ({_and(metric)})" if isinstance(metric, Mapping) and len(metric) == 2 else ""
-        out.append(Text(f"The RDM correlations of two layers{pair} with each rating RDM were compared by "
-                        "a paired bootstrap over stimuli, the same resamples for both layers."))
-    return out
-
-
-def _metric_values(attrs: Mapping, *keys: str) -> list[str]:
-    """The distinct distance names of ``metric``/``distance`` (a string or a dict per RDM)."""
-    for key in keys:
-        value = attrs.get(key)
-        if isinstance(value, Mapping):
-            return list(dict.fromkeys(str(v) for v in value.values() if v))
-        if value:
-            return [str(value)]
-    return []
-
-
-def _describe(attrs: Mapping, kind: str, cites: Citations, rsa_family: list, written: set) -> list:
-    """The method of one analysis, in its own sentences (``rsa_family``: the attrs of every RSA in
-    the paragraph; ``written``: what the paragraph already says)."""
-    if kind == "reliability":
-        splits = attrs.get("n_splits")
-        ceiling = str(attrs.get("noise_ceiling") or "")
-        derived = ("the square root of this reliability" if ceiling.startswith(("sqrt(reliability)", "square root"))
-                   else "derived from this reliability")
-        return [Text(
-            "The reliability of each attribute's mean ratings was estimated by splitting each face's "
-            "ratings at random into two halves" + (f" {int(splits):,} times" if splits else "")
-            + ", correlating the half means across faces, averaging these correlations over splits and "
-            f"stepping the mean up with the Spearman{EN_DASH}Brown formula "
-            f"{cites.paren('brown1910', 'spearman1910')}, the reliability being undefined when the mean "
-            f"split-half correlation was not positive; the noise ceiling of each attribute was {derived}"
-            + (f" {cites.paren('spearman1904')}." if derived.startswith("the square root") else "."))]
-    if kind == "icc":
-        forms = attrs.get("forms") or attrs.get("icc")
-        forms = _and(forms) if isinstance(forms, (list, tuple)) else (str(forms) if forms else None)
-        return [Text("Intraclass correlations" + (f" ({forms})" if forms else "")
-                     + f" followed {cites.narrative('shrout1979')}.")]
-    if kind == "predict":
-        folds, repeats = attrs.get("folds"), attrs.get("repeats")
-        inner, alphas = attrs.get("inner_folds"), attrs.get("alphas")
-        cv = f" in {int(folds)}-fold cross-validation" if folds else " with cross-validation"
-        if repeats and int(repeats) > 1:
-            cv += f" repeated {int(repeats)} times"
-        sentence = [f"Each attribute's mean ratings were predicted from each layer by ridge regression "
-                    f"{cites.paren('hoerl1970')}{cv}"]
-        if alphas is not None:
-            alphas = [alphas] if isinstance(alphas, (int, float)) else list(alphas)
-            sentence += ["; the penalty was chosen from ", _values(alphas)]
-            scale = str(attrs.get("alpha_scale") or "").split(";")[0].strip()
-            if scale:
-                sentence.append(f", in {scale}" if scale.startswith("multiples") else f" ({scale})")
-            if inner:
-                inner_cv = f"{int(inner)}-fold" if isinstance(inner, (int, float)) else str(inner)
-                sentence.append(f"{',' if scale.startswith('multiples') else ''} by {inner_cv} "
-                                "cross-validation within each training set")
-        if attrs.get("standardize"):
-            sentence.append(", and features were standardized with statistics of the training folds only")
-        return [Text(*sentence, ". Accuracy was the Pearson correlation between cross-validated "
-                     "predictions and mean ratings.")]
-    if kind in ("rsa", "rsa_compare"):
-        return _describe_rsa(attrs, kind, cites, rsa_family, written)
-    if kind == "correlate":
-        max_stat = "max" in str(attrs.get("p_method") or "").lower()
-        return [Text("Each unit's activation was correlated (Pearson's ", italic("r"), ") with each "
-                     "attribute's mean ratings" + ("; the maximum statistic over units in each "
-                                                   "permutation controlled the family-wise error rate"
-                                                   if max_stat else "") + ".")]
-    # compare
-    tests = " ".join(str(attrs.get(k) or "") for k in ("test", "p_method", "p_steiger_method",
-                                                        "analysis")).lower()
-    out = []
-    if "williams" in tests:
-        out.append(Text("Correlations of two layers or models with the same ratings were compared "
-                        f"with {cites.narrative('williams1959', possessive=True)} ", italic("t"),
-                        f" test for dependent correlations {cites.paren('steiger1980')}"
-                        + (" and Steiger's " if "steiger" in tests else ""),
-                        italic("z") if "steiger" in tests else "", " test." if "steiger" in tests
-                        else "."))
-    elif "steiger" in tests:
-        out.append(Text("Correlations of two layers or models with the same ratings were compared "
-                        f"with {cites.narrative('steiger1980', possessive=True)} ", italic("z"),
-                        " test for dependent correlations."))
-    if "bootstrap" in tests or attrs.get("n_bootstrap"):
-        out.append(Text("Differences between the two correlations were estimated with a paired "
-                        "bootstrap over stimuli."))
-    return out
 
 
 def with_details(method: str, extra: list) -> Text:
@@ -1103,7 +626,7 @@ def _ci_clause(attrs: Mapping, cites: Citations, written: set) -> Text | None:
     """``Confidence intervals (95%) came from <method> (<resamples>; <citation>)``, or None when the
     analysis has no CI or the paragraph already stated the same CI method with the same parameters."""
     ci_method, n_boot = method_text(attrs.get("ci_method")), attrs.get("n_bootstrap")
-    level = _level(attrs)
+    level = level_of(attrs)
     if not ci_method or ("ci", ci_method, level, n_boot) in written:
         return None
     written.add(("ci", ci_method, level, n_boot))
@@ -1146,7 +669,7 @@ def _p_clause(attrs: Mapping, phrases: list[str], cites: Citations, alone: bool)
         return Text("The " if alone else "", italic("p"), f" values were {families}")
     extra = []
     formula = Text()
-    if _is_permutation(attrs):
+    if is_permutation(attrs):
         if n_perm and "permutations" not in p_method:
             extra.append(Text(fmt_int(n_perm), " permutations"))
         if "(b" not in p_method.replace(" ", ""):  # outside the parentheses: no nesting
@@ -1197,7 +720,7 @@ def _software(params: Mapping, cites: Citations) -> list:
     libs = [f"{name} {versions[key]}" + (f" {cites.paren(cite)}" if cite else "")
             for key, name, cite in _LIBRARIES if key in versions]
     if libs:
-        out.append(Text(f"Analyses were run with {_and(libs)}."))
+        out.append(Text(f"Analyses were run with {and_list(libs)}."))
     return out
 
 
