@@ -14,7 +14,8 @@ from psychoface.reports import text
 from psychoface.reports.apa import Text, fmt_number, fmt_stat, italic
 from psychoface.reports.section import Section, figure, result_table, titled
 from psychoface.reports.tables import title_case
-from psychoface.reports.text import (ci_of, cell, level_of, p_and_note, param_values, parenthetical, r_df,
+from psychoface.reports.methods import param_values
+from psychoface.reports.text import (ci_of, cell, level_of, p_and_note, parenthetical, r_df,
                                      ratings_phrase, stat_clause)
 
 
@@ -138,7 +139,7 @@ KIND = register(AnalysisKind(
           "folds only. Out-of-fold predictions are saved with the results."),
     build=build,
     options=(
-        Option("layers", ("all",), "Layer(s), comma-separated, or all (a layer profile).", ("--layer", "-l"), list),
+        common.LAYERS,
         common.ATTRIBUTES,
         Option("folds", 10, "Outer cross-validation folds.", type=int),
         Option("repeats", 1, "Repetitions of the cross-validation with new random folds.", type=int),

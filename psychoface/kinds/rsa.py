@@ -15,6 +15,7 @@ from psychoface.kinds.differences import differences_summary, paired_difference_
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import Text, greek, italic, symbol
+from psychoface.reports.methods import series
 from psychoface.reports.section import Section, figure, result_table, titled
 from psychoface.reports.tables import register_columns, title_case
 from psychoface.reports.text import and_list, cell, ci_of, level_of, p_and_note, stat_clause, with_note
@@ -223,7 +224,7 @@ def _methods(attrs: Mapping, kind: str, cites, written: set) -> list[Text]:
             sentence.append(f", rating RDMs with {and_list(dict.fromkeys(rating))} distance")
         compared = _comparison_phrase(list(dict.fromkeys(comparisons)), cites)
         if compared:
-            sentence += [", and model and rating RDMs were compared with ", text.series(compared)]
+            sentence += [", and model and rating RDMs were compared with ", series(compared)]
         out.append(Text(*sentence, "."))
     if kind == "rsa" and text.is_permutation(attrs) and "rsa: mantel" not in written:
         written.add("rsa: mantel")
@@ -252,7 +253,7 @@ KIND = register(AnalysisKind(
           "and the noise ceiling of each rating RDM from split halves of the ratings."),
     build=build,
     options=(
-        Option("layers", ("all",), "Layer(s), comma-separated, or all (an RSA profile).", ("--layer", "-l"), list),
+        common.LAYERS,
         common.ATTRIBUTES,
         Option("metric", "correlation", "Layer RDM distance: correlation, euclidean or cosine."),
         Option("method", "spearman", "RDM comparison: spearman, pearson or tau-a."),

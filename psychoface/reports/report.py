@@ -44,7 +44,7 @@ from psychoface.errors import PsychofaceError
 from psychoface.provenance import atomic_write_json, atomic_write_text, now, sha256_file, versions
 from psychoface.reports.apa import Text, add_runs, italic
 from psychoface.reports.section import Section, build_section, save_section
-from psychoface.reports.text import methods_paragraphs, references
+from psychoface.reports.methods import methods_paragraphs, references
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -236,7 +236,7 @@ def _tenths(say, what: str):
 
 
 def methods_params(config: StudyConfig, store, sections: list[Section], dataset: str | None = None) -> dict:
-    """The parameters :func:`~psychoface.reports.text.methods_paragraphs` describe, from what was used;
+    """The parameters :func:`~psychoface.reports.methods.methods_paragraphs` describe, from what was used;
     ``dataset`` is the analysis file's ``dataset`` key (the data set is never guessed from paths)."""
     from psychoface.workflows import load_ratings_from_config
 
