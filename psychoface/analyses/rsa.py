@@ -44,7 +44,7 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import rankdata
 from threadpoolctl import threadpool_limits
 
-from psychoface.analyses import kendall
+from psychoface.analyses import kendall, rdm_bootstrap
 from psychoface.analyses.inference import (
     correct_p,
     correction_label,
@@ -636,25 +636,26 @@ def _pair_weights(n: int, n_bootstrap: int, rng: np.random.Generator):
         yield start, c, np.take(c, i, axis=1) * np.take(c, j, axis=1)
 
 
-@_one_blas_thread
 def _bootstrap_cross(xs, ys, method, n, n_bootstrap, rng) -> np.ndarray:
-    """(N, len(xs), len(ys)) bootstrap RDM correlations of every x with every y."""
+    """(N, len(xs), len(ys)) bootstrap RDM correlations of every x with every y, compiled
+    (:mod:`psychoface.analyses.rdm_bootstrap`, :mod:`psychoface.analyses.kendall`)."""
     out = np.full((n_bootstrap, len(xs), len(ys)), np.nan)
     if method == "tau-a":
         fixed = [kendall.TauFixed(y, n) for y in ys]
-        ranked = [[kendall.ranked(x, f) for f in fixed] for x in xs]
-        for start, c in _counts(n, n_bootstrap, kendall.BATCH, rng):
-            for a in range(len(xs)):
-                for k, f in enumerate(fixed):
-                    out[start : start + len(c), a, k] = kendall.bootstrap(ranked[a][k], f, c)
-        return out
-    pairs = _pair_indices(n)
-    bx = [_Boot(x, method, pairs) for x in xs]
-    by = [_Boot(y, method, pairs) for y in ys]
-    for start, c, w in _pair_weights(n, n_bootstrap, rng):
-        X = np.stack([v.standardised(c, w) for v in bx]) * w  # (len(xs), B, m)
-        for k, v in enumerate(by):
-            out[start : start + len(w), :, k] = np.einsum("xbm,bm->bx", X, v.standardised(c, w))
+        prepared = [[kendall.ranked(x, f) for f in fixed] for x in xs]
+        stat = lambda a, k, c: kendall.bootstrap(prepared[a][k], fixed[k], c)  # noqa: E731
+    elif method == "spearman":
+        px = [rdm_bootstrap.Prepared(x, n) for x in xs]
+        py = [rdm_bootstrap.Prepared(y, n) for y in ys]
+        stat = lambda a, k, c: rdm_bootstrap.spearman(px[a], py[k], c)  # noqa: E731
+    else:
+        zx = [_standardise(x, method) for x in xs]
+        zy = [_standardise(y, method) for y in ys]
+        stat = lambda a, k, c: rdm_bootstrap.pearson(zx[a], zy[k], n, c)  # noqa: E731
+    for start, c in _counts(n, n_bootstrap, kendall.BATCH, rng):
+        for a in range(len(xs)):
+            for k in range(len(ys)):
+                out[start : start + len(c), a, k] = stat(a, k, c)
     return out
 
 
