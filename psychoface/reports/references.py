@@ -186,21 +186,19 @@ def _ending(text: Text) -> str:
     return "" if text.plain.endswith((".", "?", "!")) else "."
 
 
+def _field(fields, *choices) -> str:
+    """The first of ``choices`` ((field, prefix), ...) the entry has, after its prefix; "" for none."""
+    return next((prefix + _plain(fields[key]) for key, prefix in choices if key in fields), "")
+
+
 def _locator(fields) -> str:
     """``, 125–127`` (pages) or ``, Article e82566`` (an article number)."""
-    if "pages" in fields:
-        return ", " + _plain(fields["pages"])
-    if "eid" in fields:
-        return ", Article " + _plain(fields["eid"])
-    return ""
+    return _field(fields, ("pages", ", "), ("eid", ", Article "))
 
 
 def _link(fields) -> str:
-    if "doi" in fields:
-        return " https://doi.org/" + _plain(fields["doi"])
-    if "url" in fields:
-        return " " + _plain(fields["url"])
-    return ""
+    """`` https://doi.org/...`` or the URL."""
+    return _field(fields, ("doi", " https://doi.org/"), ("url", " "))
 
 
 def apa_entry(entry) -> Text:
