@@ -67,10 +67,11 @@ def build(config, *, layers=("all",), attributes=None, metric: str = "correlatio
                  "; dashed lines: noise ceilings" if has else "", "."),
         )
     first_attr = next(iter(rdms["ratings"]))
-    order = np.argsort(rdms["means"][first_attr].to_numpy())
+    rating_rdm = rdms["ratings"][first_attr]  # over the stimuli rated on first_attr
+    order = np.argsort(rdms["means"][first_attr].reindex(rating_rdm.ids).to_numpy())
     last_layer = list(rdms["layers"])[-1]
     ordered = f"; stimuli ordered by their mean {first_attr} rating."
-    layer_rdm, rating_rdm = rdms["layers"][last_layer], rdms["ratings"][first_attr]
+    layer_rdm = rdms["layers"][last_layer].reindex(rating_rdm.ids)
     for what, name, rdm, title in (
         ("layer", last_layer, layer_rdm, titled("RDM of layer {}", last_layer)),
         ("rating", first_attr, rating_rdm, titled("RDM of mean {} ratings", title_case(first_attr))),
