@@ -124,20 +124,46 @@ def aligned_means(ratings, ids, attributes=None):
     return aligned
 
 
-def reliability(config: StudyConfig, attributes=None, *, n_splits: int = 100):
-    """Split-half reliability (and ICC when rater ids exist) of the study's trial-level ratings.
+def reliability(config: StudyConfig, attributes=None, *, n_splits: int = 100, by: str | None = None):
+    """Split-half reliability (and ICC when rater ids exist) of the study's trial-level ratings; with ``by``
+    (a rater-level column), of each of its values' raters, a ``by`` column naming the value.
 
     Returns ``(split_half, icc)``; ``icc`` is None without rater ids.
     """
-    from psychoface.analyses.reliability import icc, split_half_reliability
+    import pandas as pd
+
+    from psychoface.analyses.icc import icc
+    from psychoface.analyses.reliability import split_half_reliability
+    from psychoface.data.ratings import split_by_raters
 
     ratings = load_ratings_from_config(config)
-    table = split_half_reliability(
-        ratings, attributes=attributes, n_splits=n_splits, n_bootstrap=config.n_bootstrap,
-        ci_level=config.ci_level, seed=config.seed,
-    )
-    iccs = icc(ratings.trials, attributes=attributes) if ratings.has_raters else None
-    return table, iccs
+    groups = {None: ratings} if by is None else split_by_raters(ratings, by)
+    tables, iccs = [], []
+    for value, part in groups.items():
+        names = attributes if attributes is None or value is None else [a for a in attributes if a in part.attributes]
+        table = split_half_reliability(
+            part, attributes=names, n_splits=n_splits, n_bootstrap=config.n_bootstrap,
+            ci_level=config.ci_level, seed=config.seed,
+        )
+        found = icc(part.trials, attributes=names, ci_level=config.ci_level) if part.has_raters else None
+        for frame in (table, found):
+            if frame is not None and by is not None:
+                frame.insert(1, by, value)
+        tables.append(table)
+        iccs.append(found)
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs = tables[0].attrs
+    found = None
+    if iccs[0] is not None:
+        found = pd.concat(iccs, ignore_index=True)
+        found.attrs = iccs[0].attrs
+    notes = list(next(iter(groups.values())).notes)
+    for frame in (table, found):
+        if frame is not None:
+            meta = dict(frame.attrs["psychoface"])
+            meta.update(by=[by] if by else [], exclusions=list(meta.get("exclusions") or []) + notes)
+            frame.attrs = {"psychoface": meta}
+    return table, found
 
 
 def noise_ceilings(config: StudyConfig, ratings, attributes=None, ids=None):
@@ -158,22 +184,51 @@ def noise_ceilings(config: StudyConfig, ratings, attributes=None, ids=None):
 
 
 def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int = 10, repeats: int = 1,
-            n_permutations: int = 1000, progress=None):
+            n_permutations: int = 1000, progress=None, by: str | None = None):
     """Cross-validated ridge prediction of each attribute from each layer, beside the noise ceiling.
 
     Returns ``(table, predictions)``: one row per layer x attribute (the correction across the attributes
     of each layer, the family the issue names; a layer profile is descriptive), and the out-of-fold
-    predictions per layer.
+    predictions per layer. With ``by`` (a rater-level column), each value's raters' mean ratings are predicted
+    separately (a ``by`` column names the value) and ``(table, predictions, comparison)`` is returned: the
+    paired bootstrap comparison of each two values' accuracies (:func:`~psychoface.analyses.compare_groups.compare_groups`).
     """
+    import pandas as pd
+
+    from psychoface.data.ratings import split_by_raters
+
+    store = open_store(config)
+    names = store_layers(store, layers)
+    ratings = load_ratings_from_config(config)
+    if by is None:
+        table, predictions = _predict_group(config, store, names, ratings, attributes, folds, repeats,
+                                            n_permutations, progress)
+        return table, predictions
+    groups = split_by_raters(ratings, by)
+    tables, predictions = [], {}
+    for value, part in groups.items():
+        names_ = attributes if attributes is None else [a for a in attributes if a in part.attributes]
+        t, pred = _predict_group(config, store, names, part, names_, folds, repeats, n_permutations, None)
+        t.insert(1, by, value)
+        tables.append(t)
+        predictions[value] = pred
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs = dict(tables[0].attrs)
+    table.attrs["psychoface"] = dict(table.attrs["psychoface"], by=[by],
+                                     family=tables[0].attrs["psychoface"]["family"] + f", within each {by}")
+    comparison = _compare_rater_groups(config, predictions, table, by)
+    merged = {layer: pd.concat([predictions[v][layer].assign(**{by: v}) for v in predictions], ignore_index=True)
+              for layer in names}
+    return table, merged, comparison
+
+
+def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_permutations, progress):
     import pandas as pd
 
     from psychoface.analyses.predict import predict_ratings
     from psychoface.analyses.reliability import NOISE_CEILING_METHOD
     from psychoface.features.store import load_features
 
-    store = open_store(config)
-    names = store_layers(store, layers)
-    ratings = load_ratings_from_config(config)
     ceilings = noise_ceilings(config, ratings, attributes, ids=store.stimulus_ids)
     tables, predictions = [], {}
     for i, layer in enumerate(names):
@@ -197,9 +252,37 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
         meta["family"] = f"{table['attribute'].nunique()} attributes, within each layer"
     # stimuli without a rating on one attribute are left out of that attribute only (its n says so)
     meta.update(layers=names, store=str(store.path), network=store.manifest.get("model"),
-                exclusions=_not_extracted(ratings, store.stimulus_ids))
+                exclusions=_not_extracted(ratings, store.stimulus_ids) + list(ratings.notes))
     table.attrs["psychoface"] = meta
     return table, predictions
+
+
+def _compare_rater_groups(config, predictions, table, by):
+    """Each two values of ``by``: their raters' prediction accuracies compared per layer and attribute."""
+    import itertools
+
+    import pandas as pd
+
+    from psychoface.analyses.compare_groups import compare_groups
+
+    rows = []
+    for a, b in itertools.combinations(list(predictions), 2):
+        for layer in predictions[a]:
+            for attribute in table.loc[(table[by] == a) & (table["layer"] == layer), "attribute"]:
+                pa = _mean_predictions(predictions[a][layer], attribute)
+                pb = _mean_predictions(predictions[b][layer], attribute)
+                ids = pa.index.intersection(pb.index)
+                if not len(ids):
+                    continue
+                rows.append({"layer": layer, "attribute": attribute, "label_a": a, "label_b": b,
+                             "y_a": pa.loc[ids, "observed"].to_numpy(), "pred_a": pa.loc[ids, "predicted"].to_numpy(),
+                             "y_b": pb.loc[ids, "observed"].to_numpy(), "pred_b": pb.loc[ids, "predicted"].to_numpy()})
+    if not rows:
+        return None
+    comparison = compare_groups(pd.DataFrame(rows), n_bootstrap=config.n_bootstrap, ci_level=config.ci_level,
+                                correction=config.correction, seed=config.seed)
+    comparison.attrs["psychoface"]["by"] = [by]
+    return comparison
 
 
 def correlate(config: StudyConfig, layer: str, attributes=None, *, correction: str = "maxt",

@@ -152,6 +152,33 @@ def rater_table(trials: pd.DataFrame) -> pd.DataFrame:
     return grouped[keep].first() if keep else pd.DataFrame(index=pd.Index(pd.unique(trials["rater"]), name="rater"))
 
 
+def split_by_raters(ratings: Ratings, column: str) -> dict[str, Ratings]:
+    """The ratings of each value of a rater-level ``column`` (e.g. ``rater_sex``), values in sorted order;
+    raters without a value are left out (``notes`` of each part say how many)."""
+    where = ratings.source or "the ratings"
+    if ratings.raters is None:
+        raise PsychofaceError(
+            f"--by {column}: {where} has no rater ids, so it cannot be split by a rater-level column; give one row "
+            f"per rater (or a rater column) with the rater-level columns")
+    if column not in ratings.raters.columns:
+        known = ", ".join(map(str, ratings.raters.columns)) or "none"
+        raise PsychofaceError(f"--by {column}: not a rater-level column of {where}; rater-level columns: {known}")
+    values = ratings.raters[column]
+    missing = int(values.isna().sum())
+    parts = {}
+    for value in sorted(values.dropna().unique(), key=str):
+        raters = set(values.index[values == value])
+        trials = ratings.trials[ratings.trials["rater"].isin(raters)].reset_index(drop=True)
+        notes = list(ratings.notes) + ([f"{missing} raters without a {column} value were left out"] if missing else [])
+        means = means_of_trials(trials).reindex(columns=ratings.means.columns)
+        parts[str(value)] = Ratings(means, trials, ratings.source, ratings.format, ratings.image_paths,
+                                    ratings.raters[ratings.raters.index.isin(raters)], ratings.layouts, notes)
+    if len(parts) < 2:
+        raise PsychofaceError(f"--by {column}: every rater has the same value ({', '.join(parts) or 'none'}); "
+                              f"choose a rater-level column with two or more values")
+    return parts
+
+
 def constant_attributes(ratings: Ratings) -> list[str]:
     """Attributes whose mean ratings do not vary across stimuli: two or more rated, all with the same mean."""
     m = ratings.means

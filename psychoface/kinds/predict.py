@@ -26,24 +26,26 @@ def ceilings_drawn(table: pd.DataFrame) -> str:
 
 
 def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats: int = 1,
-          n_permutations: int = 1000, figures_dir=None, figure_prefix: str = "", progress=None) -> Section:
+          n_permutations: int = 1000, by: str | None = None, figures_dir=None, figure_prefix: str = "", progress=None) -> Section:
     """Cross-validated ridge prediction of each attribute from each layer."""
     from psychoface.reports.figures import layer_profile, scatter_predicted
 
-    table, predictions = workflows.predict(
+    out = workflows.predict(
         config, layers, attributes, folds=folds, repeats=repeats, n_permutations=n_permutations,
-        progress=progress,
+        progress=progress, by=by,
     )
+    table, predictions = out[:2]
+    comparison = out[2] if by else None
     level = round(100 * config.ci_level)
     figures = []
-    if table["layer"].nunique() > 1:
+    if table["layer"].nunique() > 1 and by is None:
         figures += figure(
             layer_profile(table, x="layer", y="r", hue="attribute"), figures_dir,
             f"{figure_prefix}predict_profile", title_case("Cross-validated prediction accuracy across layers"),
             Text("Pearson ", italic("r"), " between out-of-fold predictions and mean ratings, with "
                  f"{level}% bootstrap confidence intervals", ceilings_drawn(table), "."),
         )
-    best = text.best_per_attribute(table, "r")
+    best = text.best_per_attribute(table, "r") if by is None else table.iloc[0:0]
     for row in best.nlargest(6, "r").itertuples():  # the six best-predicted attributes, each at its best layer
         pred = predictions[row.layer]
         pred = pred[pred["attribute"] == row.attribute].groupby("stimulus")[["observed", "predicted"]].mean()
@@ -55,8 +57,12 @@ def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats:
         )
     data = {"predict": table, "predictions": pd.concat(
         [p.assign(layer=name) for name, p in predictions.items()], ignore_index=True)}
-    return Section("predict", "Predicting Ratings From Layers", [result_table(table)], [(table, 0)], figures,
-                   data)
+    tables = [result_table(table)]
+    if comparison is not None:
+        tables.append(result_table(comparison, title=f"Prediction accuracy compared between values of {by}",
+                                   identifiers=(by,)))
+        data["predict_by"] = comparison
+    return Section("predict", "Predicting Ratings From Layers", tables, [(table, 0)], figures, data)
 
 
 def _best(df):
@@ -144,6 +150,8 @@ KIND = register(AnalysisKind(
         Option("folds", 10, "Outer cross-validation folds.", type=int),
         Option("repeats", 1, "Repetitions of the cross-validation with new random folds.", type=int),
         Option("n_permutations", 1000, "Refitting permutations for p.", ("--permutations",), int),
+        Option("by", None, "A rater-level column (e.g. rater_sex): predict each of its values' raters' mean "
+                           "ratings separately and compare them (paired bootstrap over stimuli)."),
         common.BOOTSTRAP, common.CORRECTION, common.SEED, common.STORE,
     ),
     words=(Words(("predict", "prediction"),
