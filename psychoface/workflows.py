@@ -483,7 +483,7 @@ def rsa(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = 
                                                                                     "are rated on all of them"))
     shared_note = ([f"partial RSA and layer comparisons use the {len(shared):,} stimuli rated on every analysed "
                     f"attribute"] if len(shared) < len(rated) else [])
-    shared_ratings = {k: v.reindex(shared) for k, v in rating_rdms_.items()}
+    shared_ratings = {k: v.reindex(shared) for k, v in rating_rdms_.items()} if (covariates or compare_layers) else {}
     covariate_rdms = {}
     for cov in covariates:
         kind, _, value = cov.partition(":")

@@ -190,7 +190,7 @@ def test_study_matches_per_rater_columns_and_names_the_closest_images(tmp_path):
     assert len(study.ids) == 6 and study.ratings.has_raters
     report = check_study(images, src)
     assert report.ok and len(report.layouts) == 4 and report.n_raters == 16
-    assert any("men_attractive.csv: per rater" in line for line in report.layouts)
+    assert "men_attractive.csv: per rater, attractive; 3 stimuli, 4 raters" in report.layouts
     summary = dict(report.summary().itertuples(index=False))
     assert summary["raters"] == "16" and summary["rater-level columns"] == "rater_sex"
     # a file whose stimulus columns name no image: one line naming the file, the columns and the closest images

@@ -129,9 +129,9 @@ class LayoutFound:
     stimuli: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def describe(self) -> str:
-        names = {"wide": "wide (one row per stimulus)", "long": "long (one row per rating)",
-                 "per_rater": "per rater (one row per rater, one column per stimulus)",
-                 "qualtrics": "Qualtrics export (per rater, three header rows)"}
+        """``set1_happy.csv: per rater, happy; 12 stimuli, 8 raters``."""
+        names = {"wide": "wide (means)", "long": "long (one row per rating)", "per_rater": "per rater",
+                 "qualtrics": "Qualtrics export (per rater)"}
         raters = f", {self.n_raters} raters" if self.n_raters is not None else ""
         return (f"{self.path.name}: {names.get(self.layout, self.layout)}, {', '.join(self.attributes)}; "
                 f"{self.n_stimuli} stimuli{raters}")

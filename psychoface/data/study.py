@@ -199,6 +199,7 @@ class CheckReport:
     n_raters: int | None = None
     layouts: list[str] = field(default_factory=list)
     rater_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     landmarks: str | None = None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -236,6 +237,7 @@ class CheckReport:
             rows.append(("raters", self.n_raters if self.n_raters is not None else "no rater ids"))
         if self.rater_columns:
             rows.append(("rater-level columns", ", ".join(self.rater_columns)))
+        rows += [("files combined", note) for note in self.notes]
         if self.landmarks is not None:
             rows.append(("landmarks", self.landmarks))
         rows.append(("problems", f"{len(self.errors)} blocking, {len(self.warnings)} other"))
@@ -292,7 +294,7 @@ def check_study(
     report.layouts = [found.describe() for found in loaded.layouts]
     if loaded.raters is not None:
         report.rater_columns = [str(c) for c in loaded.raters.columns]
-    report.warnings += loaded.notes
+    report.notes = list(loaded.notes)
     if not stimuli:
         return report
     matched, unrated, missing = _match(stimuli, loaded)
@@ -378,6 +380,7 @@ def _check_ratings(report: CheckReport, ratings: Ratings) -> None:
     if not ratings.has_trials:
         return
     counts = ratings.n_ratings().to_numpy()
+    counts = counts[counts > 0]  # attributes rated on subsets of the stimuli: the pairs rated
     report.ratings_per_stimulus = (int(counts.min()), float(np.median(counts)), int(counts.max()))
     single = int((counts == 1).sum())
     if single:
