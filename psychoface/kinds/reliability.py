@@ -189,11 +189,17 @@ def methods(attrs: Mapping, cites, written: set) -> list[Text]:
     ceiling = str(attrs.get("noise_ceiling") or "")
     derived = ("the square root of this reliability" if ceiling.startswith(("sqrt(reliability)", "square root"))
                else "derived from this reliability")
+    method = str(attrs.get("method") or "")
+    if method.startswith("split-half by raters"):
+        how = ("splitting the raters at random into two halves (within each set of faces and its raters)"
+               + (f" {int(splits):,} times" if splits else "") + ", correlating the two halves' mean ratings")
+    else:
+        how = ("splitting each face's ratings at random into two halves" + (f" {int(splits):,} times" if splits else "")
+               + (" (the raters where rater ids allowed it)" if "split = raters" in method else "")
+               + ", correlating the half means")
     return [Text(
-        "The reliability of each attribute's mean ratings was estimated by splitting each face's "
-        "ratings at random into two halves" + (f" {int(splits):,} times" if splits else "")
-        + ", correlating the half means across faces, averaging these correlations over splits and "
-        f"stepping the mean up with the Spearman{EN_DASH}Brown formula "
+        f"The reliability of each attribute's mean ratings was estimated by {how} across faces, averaging these "
+        f"correlations over splits and stepping the mean up with the Spearman{EN_DASH}Brown formula "
         f"{cites.paren('brown1910', 'spearman1910')}, the reliability being undefined when the mean "
         f"split-half correlation was not positive; the noise ceiling of each attribute was {derived}"
         + (f" {cites.paren('spearman1904')}." if derived.startswith("the square root") else "."))]
@@ -204,14 +210,20 @@ def icc_summary(df, attrs, where: str) -> list[Text]:
     out = []
     for attribute, rows in df.groupby("attribute", sort=False):
         main = rows[rows["type"] == "ICC2k"] if (rows["type"] == "ICC2k").any() else rows
-        sizes = and_list([f"{int(r.n):,} faces and {int(r.k):,} raters" for r in main.itertuples()])
+        pairs = [(int(r.n), int(r.k)) for r in main.itertuples()]
+        if len(pairs) == 1:
+            sizes = f"{pairs[0][0]:,} faces, {pairs[0][1]:,} raters"
+        elif len(set(pairs)) == 1:
+            sizes = f"{len(pairs)} blocks of {pairs[0][0]:,} faces and their own {pairs[0][1]:,} raters"
+        else:
+            sizes = f"{len(pairs)} blocks: " + and_list([f"{n:,} faces and {k:,} raters" for n, k in pairs])
         values = main["icc"].dropna()
         if values.empty:
             continue
         form = cell(main.iloc[0], "type_mw") or main.iloc[0]["type"]
         value = (Text(fmt_number(values.iloc[0], 2, leading_zero=False)) if len(values) == 1 else
                  Text("from ", fmt_number(values.min(), 2, leading_zero=False), " to ",
-                      fmt_number(values.max(), 2, leading_zero=False), f" across {len(values)} blocks"))
+                      fmt_number(values.max(), 2, leading_zero=False), " across blocks"))
         out.append(Text(f"For {attribute} ({sizes}), {form} was ", value, "."))
     if out:
         out[-1] = Text(out[-1].plain[:-1], f" ({where})." if where.startswith("Table") else f"; see {where}.")
@@ -219,11 +231,14 @@ def icc_summary(df, attrs, where: str) -> list[Text]:
 
 
 def icc_methods(attrs: Mapping, cites, written: set) -> list[Text]:
-    """The ICC forms and their source."""
+    """The ICC forms, their source, and how blocks and incomplete designs were handled."""
     forms = attrs.get("forms") or attrs.get("icc")
     forms = and_list(forms) if isinstance(forms, (list, tuple)) else (str(forms) if forms else None)
-    return [Text("Intraclass correlations" + (f" ({forms})" if forms else "")
-                 + f" followed {cites.narrative('shrout1979')}.")]
+    out = [Text("Intraclass correlations" + (f" ({forms})" if forms else "")
+                + f" followed {cites.narrative('shrout1979')}, computed within each set of faces and the raters "
+                "who rated them; where raters rated different subsets of a set, from the variance components of "
+                "crossed random effects of faces and raters (restricted maximum likelihood), keeping every rating.")]
+    return out
 
 
 KIND = register(AnalysisKind(

@@ -125,9 +125,13 @@ def _note(attrs: Mapping, p, correction: str | None, tests: str = "test") -> str
     return "; ".join(pieces + ([correction] if correction else [])) or None
 
 
-def _rating_rdm(row) -> str:
+def _rating_rdm(row, with_n: bool = False) -> str:
+    """"the trustworthy rating RDM"; ``with_n``: over its stimuli when the row says how many ("... over 50
+    faces": attributes rated on different subsets of the faces have RDMs of different sizes)."""
     attribute = cell(row, "attribute")
-    return f"the {attribute} rating RDM" if attribute is not None else "the rating RDM"
+    n = cell(row, "n") if with_n else None
+    over = f" over {int(n):,} faces" if n is not None else ""
+    return f"the {attribute} rating RDM{over}" if attribute is not None else f"the rating RDM{over}"
 
 
 def rsa_sentence(row: Mapping, attrs: Mapping | None = None, *, n_tests: int | None = None) -> Text:
@@ -146,7 +150,7 @@ def rsa_sentence(row: Mapping, attrs: Mapping | None = None, *, n_tests: int | N
     model_rdm = f"The {layer} RDM" if layer is not None else "The model RDM"
     p, correction = p_and_note(row, attrs, n_tests)
     clause = stat_clause(name, estimate, ci=ci_of(row), ci_level=level_of(attrs), p=p)
-    return with_note(f"{model_rdm} correlated with {_rating_rdm(row)}{_control(partial, cell(row, 'covariates'))}, ",
+    return with_note(f"{model_rdm} correlated with {_rating_rdm(row, with_n=True)}{_control(partial, cell(row, 'covariates'))}, ",
                      "partial " if partial else "", clause, note=_note(attrs, p, correction))
 
 
