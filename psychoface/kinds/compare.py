@@ -12,8 +12,16 @@ from psychoface.kinds import options as common
 from psychoface.kinds.differences import differences_summary, paired_difference_sentence
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports.apa import Text, fmt_number, fmt_p, fmt_stat, italic
+from psychoface.reports.columns import register_columns, subscripted
 from psychoface.reports.section import Section, result_table
 from psychoface.reports.text import cell, first_cell, p_and_note, ratings_phrase, with_note
+
+register_columns({
+    **{name: ("bounded", subscripted("r", sub)) for name, sub in (("r_a", "A"), ("r_b", "B"), ("r_ab", "AB"),
+                                                                   ("r1", "1"), ("r12", "12"))},
+    "p_steiger": ("p", subscripted("p", "Steiger")), "p_bootstrap": ("p", subscripted("p", "boot")),
+    "a": ("text", "A"), "b": ("text", "B"),
+})
 
 
 def build(config, *, layer_a: str, layer_b: str, attribute: str, store_b: str | None = None, folds: int = 10,

@@ -10,9 +10,17 @@ from psychoface.kinds import options as common
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import MINUS, Text, fmt_int, fmt_number, fmt_stat, italic
+from psychoface.reports.columns import register_columns, subscripted
 from psychoface.reports.section import Section, result_table
 from psychoface.reports.text import (ci_of, cell, correction_phrase, extremes, first_cell, level_of, p_and_note,
                                      parenthetical, r_df, ratings_phrase, stat_clause, with_note)
+
+register_columns({
+    "n_units": ("integer", "Units"), "n_significant": ("integer", "Significant"),
+    "proportion": ("bounded", "Proportion"), "max_abs_r": ("bounded", Text("Max |", italic("r"), "|")),
+    "r_crit": ("bounded", subscripted("r", "crit")), "top_units": ("text", "Top units"),
+    "n_constant": {"hidden": True},
+})
 
 
 def build(config, *, layer: str, attributes=None, correction: str = "maxt", n_permutations: int | None = None,

@@ -12,11 +12,15 @@ from psychoface.kinds import options as common
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import Text, fmt_number, fmt_stat, italic
+from psychoface.reports.columns import register_columns
 from psychoface.reports.section import Section, figure, result_table, titled
 from psychoface.reports.tables import title_case
 from psychoface.reports.methods import param_values
 from psychoface.reports.text import (ci_of, cell, level_of, p_and_note, parenthetical, r_df,
                                      ratings_phrase, stat_clause)
+
+
+register_columns({"alpha_relative_median": {"hidden": True}})
 
 
 def ceilings_drawn(table: pd.DataFrame) -> str:

@@ -11,8 +11,24 @@ from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import EN_DASH, Symbol, Text, fmt_int, fmt_number, fmt_p, fmt_stat, italic
 from psychoface.reports.section import Section, result_table
-from psychoface.reports.tables import ApaTable
+from psychoface.reports.tables import ApaTable, register_columns
 from psychoface.reports.text import and_list, ci_of, cell, extremes, level_of, ratings_phrase, stat_clause
+
+register_columns({
+    "icc": {"header": "ICC", "kind": "bounded", "ci_owner": True,
+            "definition": "ICC = intraclass correlation coefficient"},
+    "ratings_median": {"header": Text(italic("Mdn"), " ratings"), "kind": "unbounded", "decimals": 1,
+                       "definition": Text(italic("Mdn"), " ratings = median number of ratings per stimulus")},
+    "r_half": {"header": Text("Split-half ", italic("r")), "kind": "bounded",
+               "definition": Text("split-half ", italic("r"), " = correlation of the two halves' mean ratings "
+                                  "across stimuli, averaged over random splits")},
+    "reliability": {"header": "Reliability", "kind": "bounded", "ci_owner": True,
+                    "definition": Text("reliability = split-half ", italic("r"), " stepped up with the Spearman",
+                                       EN_DASH, "Brown formula")},
+    "type": {"header": "Form", "kind": "text"},
+    **{name: {"hidden": True} for name in ("ratings_min", "ratings_max", "n_splits", "type_mw", "excluded_stimuli",
+                                            "stimuli_dropped", "raters_dropped", "repeats_averaged")},
+})
 
 
 def build(config, *, attributes=None, n_splits: int = 100, figures_dir=None, figure_prefix: str = "",

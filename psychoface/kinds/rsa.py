@@ -17,7 +17,8 @@ from psychoface.reports import text
 from psychoface.reports.apa import Text, greek, italic, symbol
 from psychoface.reports.methods import series
 from psychoface.reports.section import Section, figure, result_table, titled
-from psychoface.reports.tables import register_columns, title_case
+from psychoface.reports.columns import register_columns, subscripted
+from psychoface.reports.tables import title_case
 from psychoface.reports.text import and_list, cell, ci_of, level_of, p_and_note, stat_clause, with_note
 
 #: The estimate columns of an RSA result, one per RDM comparison (Spearman, Kendall's tau-a, Pearson),
@@ -26,8 +27,12 @@ ESTIMATES = ("rho", "tau", "r")
 PARTIAL_ESTIMATES = tuple(f"partial_{name}" for name in ESTIMATES)
 #: The analyses (attrs["psychoface"]["analysis"]) of RDM correlations.
 RSA_ANALYSES = ("rsa", "partial_rsa")
-register_columns({f"partial_{name}": {"header": Text("Partial ", symbol(name).text), "kind": "bounded",
-                                      "ci_owner": True} for name in ESTIMATES})
+register_columns({
+    **{f"partial_{name}": {"header": Text("Partial ", symbol(name).text), "kind": "bounded", "ci_owner": True}
+       for name in ESTIMATES},
+    **{f"{name}_{layer.lower()}": ("bounded", subscripted(name, layer)) for name in ("rho", "tau") for layer in "AB"},
+    "layer_a": ("text", "Layer A"), "layer_b": ("text", "Layer B"), "covariates": ("text", "Covariates"),
+})
 
 _RDM_STATISTICS = {"spearman": Text("Spearman's ", greek("ρ")), "pearson": Text("Pearson's ", italic("r")),
                    "tau-a": Text("Kendall's ", symbol("tau_a").text)}
