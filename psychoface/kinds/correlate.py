@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from psychoface import workflows
+from psychoface.config import StudyConfig
 from psychoface.kinds import options as common
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
@@ -23,10 +24,27 @@ register_columns({
 })
 
 
+def study(config: StudyConfig, layer: str, attributes=None, *, correction: str = "maxt",
+              n_permutations: int | None = None):
+    """Unit-wise correlations of one layer with each attribute. Returns ``(summary, units)``."""
+    from psychoface.analyses.correlate import correlate_units
+    from psychoface.features.store import load_features
+
+    store = workflows.open_store(config)
+    X, ids = load_features(store, layer)
+    Y = workflows.aligned_means(workflows.load_ratings_from_config(config), ids, attributes)
+    summary, units = correlate_units(
+        X, Y, n_permutations=n_permutations, correction=correction, seed=config.seed,
+    )
+    for frame in (summary, units):
+        frame.insert(0, "layer", layer)
+    return summary, units
+
+
 def build(config, *, layer: str, attributes=None, correction: str = "maxt", n_permutations: int | None = None,
           figures_dir=None, figure_prefix: str = "", progress=None) -> Section:
     """Unit-wise correlations with family-wise control."""
-    summary, units = workflows.correlate(config, layer, attributes, correction=correction,
+    summary, units = study(config, layer, attributes, correction=correction,
                                          n_permutations=n_permutations)
     return Section("correlate", f"Units of {layer} That Correlate With the Ratings", [result_table(summary)],
                    [(summary, 0)], [], {"correlate": summary, "units": units})

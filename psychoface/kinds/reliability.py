@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from psychoface import workflows
+from psychoface.config import StudyConfig
 from psychoface.kinds import options as common
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
@@ -31,10 +32,26 @@ register_columns({
 })
 
 
+def study(config: StudyConfig, attributes=None, *, n_splits: int = 100):
+    """Split-half reliability (and ICC when rater ids exist) of the study's trial-level ratings.
+
+    Returns ``(split_half, icc)``; ``icc`` is None without rater ids.
+    """
+    from psychoface.analyses.reliability import icc, split_half_reliability
+
+    ratings = workflows.load_ratings_from_config(config)
+    table = split_half_reliability(
+        ratings, attributes=attributes, n_splits=n_splits, n_bootstrap=config.n_bootstrap,
+        ci_level=config.ci_level, seed=config.seed,
+    )
+    iccs = icc(ratings.trials, attributes=attributes) if ratings.has_raters else None
+    return table, iccs
+
+
 def build(config, *, attributes=None, n_splits: int = 100, figures_dir=None, figure_prefix: str = "",
           progress=None) -> Section:
     """Split-half reliability (Spearman-Brown) of each attribute, ICC when rater ids exist."""
-    table, iccs = workflows.reliability(config, attributes, n_splits=n_splits)
+    table, iccs = study(config, attributes, n_splits=n_splits)
     tables = [result_table(table)]
     data = {"reliability": table}
     if iccs is not None:
