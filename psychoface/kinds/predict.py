@@ -8,15 +8,20 @@ from typing import Mapping
 import pandas as pd
 
 from psychoface import workflows
+from psychoface.config import StudyConfig
 from psychoface.kinds import options as common
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import Text, fmt_number, fmt_stat, italic
+from psychoface.reports.columns import register_columns
 from psychoface.reports.section import Section, figure, result_table, titled
 from psychoface.reports.tables import title_case
 from psychoface.reports.methods import param_values
 from psychoface.reports.text import (ci_of, cell, level_of, p_and_note, parenthetical, r_df,
                                      ratings_phrase, stat_clause)
+
+
+register_columns({"alpha_relative_median": {"hidden": True}})
 
 
 def ceilings_drawn(table: pd.DataFrame) -> str:
@@ -25,12 +30,57 @@ def ceilings_drawn(table: pd.DataFrame) -> str:
     return "; dashed lines: noise ceilings" if has else ""
 
 
+def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int = 10, repeats: int = 1,
+            n_permutations: int = 1000, progress=None):
+    """Cross-validated ridge prediction of each attribute from each layer, beside the noise ceiling.
+
+    Returns ``(table, predictions)``: one row per layer x attribute (the correction across the attributes
+    of each layer, the family the issue names; a layer profile is descriptive), and the out-of-fold
+    predictions per layer.
+    """
+    import pandas as pd
+
+    from psychoface.analyses.predict import predict_ratings
+    from psychoface.analyses.reliability import NOISE_CEILING_METHOD
+    from psychoface.features.store import load_features
+
+    store = workflows.open_store(config)
+    names = workflows.store_layers(store, layers)
+    ratings = workflows.load_ratings_from_config(config)
+    ceilings = workflows.noise_ceilings(config, ratings, attributes, ids=store.stimulus_ids)
+    tables, predictions = [], {}
+    for i, layer in enumerate(names):
+        X, ids = load_features(store, layer)
+        Y = workflows.aligned_means(ratings, ids, attributes)
+        df, pred = predict_ratings(
+            X, Y, folds=folds, repeats=repeats, n_permutations=n_permutations, n_bootstrap=config.n_bootstrap,
+            ci_level=config.ci_level, correction=config.correction, noise_ceiling=ceilings,
+            noise_ceiling_method=NOISE_CEILING_METHOD if ceilings is not None else None, seed=config.seed,
+            return_predictions=True,
+        )
+        df.insert(0, "layer", layer)
+        tables.append(df)
+        predictions[layer] = pred
+        if progress:
+            progress(i + 1, len(names))
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs = dict(tables[0].attrs)
+    meta = dict(table.attrs.get("psychoface", {}))
+    if len(names) > 1:  # Holm stays across the attributes of each layer; say so
+        meta["family"] = f"{table['attribute'].nunique()} attributes, within each layer"
+    # stimuli without a rating on one attribute are left out of that attribute only (its n says so)
+    meta.update(layers=names, store=str(store.path), network=store.manifest.get("model"),
+                exclusions=workflows.not_extracted(ratings, store.stimulus_ids))
+    table.attrs["psychoface"] = meta
+    return table, predictions
+
+
 def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats: int = 1,
           n_permutations: int = 1000, figures_dir=None, figure_prefix: str = "", progress=None) -> Section:
     """Cross-validated ridge prediction of each attribute from each layer."""
     from psychoface.reports.figures import layer_profile, scatter_predicted
 
-    table, predictions = workflows.predict(
+    table, predictions = study(
         config, layers, attributes, folds=folds, repeats=repeats, n_permutations=n_permutations,
         progress=progress,
     )

@@ -6,19 +6,52 @@ from __future__ import annotations
 from typing import Mapping
 
 from psychoface import workflows
+from psychoface.config import StudyConfig
 from psychoface.kinds import options as common
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import EN_DASH, Symbol, Text, fmt_int, fmt_number, fmt_p, fmt_stat, italic
 from psychoface.reports.section import Section, result_table
-from psychoface.reports.tables import ApaTable
+from psychoface.reports.tables import ApaTable, register_columns
 from psychoface.reports.text import and_list, ci_of, cell, extremes, level_of, ratings_phrase, stat_clause
+
+register_columns({
+    "icc": {"header": "ICC", "kind": "bounded", "ci_owner": True,
+            "definition": "ICC = intraclass correlation coefficient"},
+    "ratings_median": {"header": Text(italic("Mdn"), " ratings"), "kind": "unbounded", "decimals": 1,
+                       "definition": Text(italic("Mdn"), " ratings = median number of ratings per stimulus")},
+    "r_half": {"header": Text("Split-half ", italic("r")), "kind": "bounded",
+               "definition": Text("split-half ", italic("r"), " = correlation of the two halves' mean ratings "
+                                  "across stimuli, averaged over random splits")},
+    "reliability": {"header": "Reliability", "kind": "bounded", "ci_owner": True,
+                    "definition": Text("reliability = split-half ", italic("r"), " stepped up with the Spearman",
+                                       EN_DASH, "Brown formula")},
+    "type": {"header": "Form", "kind": "text"},
+    **{name: {"hidden": True} for name in ("ratings_min", "ratings_max", "n_splits", "type_mw", "excluded_stimuli",
+                                            "stimuli_dropped", "raters_dropped", "repeats_averaged")},
+})
+
+
+def study(config: StudyConfig, attributes=None, *, n_splits: int = 100):
+    """Split-half reliability (and ICC when rater ids exist) of the study's trial-level ratings.
+
+    Returns ``(split_half, icc)``; ``icc`` is None without rater ids.
+    """
+    from psychoface.analyses.reliability import icc, split_half_reliability
+
+    ratings = workflows.load_ratings_from_config(config)
+    table = split_half_reliability(
+        ratings, attributes=attributes, n_splits=n_splits, n_bootstrap=config.n_bootstrap,
+        ci_level=config.ci_level, seed=config.seed,
+    )
+    iccs = icc(ratings.trials, attributes=attributes) if ratings.has_raters else None
+    return table, iccs
 
 
 def build(config, *, attributes=None, n_splits: int = 100, figures_dir=None, figure_prefix: str = "",
           progress=None) -> Section:
     """Split-half reliability (Spearman-Brown) of each attribute, ICC when rater ids exist."""
-    table, iccs = workflows.reliability(config, attributes, n_splits=n_splits)
+    table, iccs = study(config, attributes, n_splits=n_splits)
     tables = [result_table(table)]
     data = {"reliability": table}
     if iccs is not None:

@@ -9,6 +9,7 @@ from typing import Mapping
 import numpy as np
 
 from psychoface import workflows
+from psychoface.config import StudyConfig
 from psychoface.errors import PsychofaceError
 from psychoface.kinds import options as common
 from psychoface.kinds.differences import differences_summary, paired_difference_sentence
@@ -17,7 +18,8 @@ from psychoface.reports import text
 from psychoface.reports.apa import Text, greek, italic, symbol
 from psychoface.reports.methods import series
 from psychoface.reports.section import Section, figure, result_table, titled
-from psychoface.reports.tables import register_columns, title_case
+from psychoface.reports.columns import register_columns, subscripted
+from psychoface.reports.tables import title_case
 from psychoface.reports.text import and_list, cell, ci_of, level_of, p_and_note, stat_clause, with_note
 
 #: The estimate columns of an RSA result, one per RDM comparison (Spearman, Kendall's tau-a, Pearson),
@@ -26,8 +28,12 @@ ESTIMATES = ("rho", "tau", "r")
 PARTIAL_ESTIMATES = tuple(f"partial_{name}" for name in ESTIMATES)
 #: The analyses (attrs["psychoface"]["analysis"]) of RDM correlations.
 RSA_ANALYSES = ("rsa", "partial_rsa")
-register_columns({f"partial_{name}": {"header": Text("Partial ", symbol(name).text), "kind": "bounded",
-                                      "ci_owner": True} for name in ESTIMATES})
+register_columns({
+    **{f"partial_{name}": {"header": Text("Partial ", symbol(name).text), "kind": "bounded", "ci_owner": True}
+       for name in ESTIMATES},
+    **{f"{name}_{layer.lower()}": ("bounded", subscripted(name, layer)) for name in ("rho", "tau") for layer in "AB"},
+    "layer_a": ("text", "Layer A"), "layer_b": ("text", "Layer B"), "covariates": ("text", "Covariates"),
+})
 
 _RDM_STATISTICS = {"spearman": Text("Spearman's ", greek("ρ")), "pearson": Text("Pearson's ", italic("r")),
                    "tau-a": Text("Kendall's ", symbol("tau_a").text)}
@@ -36,6 +42,116 @@ _RDM_STATISTICS = {"spearman": Text("Spearman's ", greek("ρ")), "pearson": Text
 def estimate_column(df) -> str | None:
     """The estimate column of an RSA table (``rho``, ..., ``partial_rho``, ...)."""
     return next((c for c in ESTIMATES + PARTIAL_ESTIMATES if c in df.columns), None)
+
+
+def unrated(ids, used) -> list[str]:
+    """A plain statement of the store's stimuli an analysis left out for lack of ratings."""
+    used = set(map(str, used))
+    unrated = [i for i in map(str, ids) if i not in used]
+    return [f"{len(unrated):,} of {len(ids):,} stimuli in the feature store were excluded because they lack "
+            f"a mean rating on at least one analysed attribute"] if unrated else []
+
+
+def rating_rdms_for(config, ratings, ids, attributes, combined: bool):
+    """Per-attribute rating RDMs (and the combined one) over the stimuli rated on every attribute,
+    and those stimuli's mean ratings."""
+    from psychoface.analyses.rdm import rating_rdm, rating_rdms
+
+    means = workflows.aligned_means(ratings, ids, attributes)
+    means = means.dropna(how="any")
+    means.attrs["exclusions"] = unrated(ids, means.index) + workflows.not_extracted(ratings, ids)
+    rdms = rating_rdms(means, list(means.columns))
+    if combined and len(means.columns) > 1:
+        joint = rating_rdm(means, list(means.columns))
+        rdms[joint.name] = joint
+    return rdms, means
+
+
+def study(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = "correlation",
+        method: str = "spearman", combined: bool = False, covariates=(), compare_layers=None,
+        pixel_size: int = 64):
+    """RSA of layer RDMs against rating RDMs, with Mantel p, bootstrap CI, noise ceiling and Holm.
+
+    ``covariates`` (partial RSA): ``"pixels"`` (a grayscale pixel-space RDM), ``"layer:NAME"`` or
+    ``"attribute:NAME"``. ``compare_layers``: ``(A, B)`` for the paired bootstrap of the difference.
+    Returns ``(table, partial or None, comparison or None, rdms)``; ``rdms`` holds the layer, rating and
+    covariate RDMs and the mean ratings of the stimuli they cover (``"means"``).
+    """
+    import pandas as pd
+
+    from psychoface.analyses import rsa as rsa_mod
+    from psychoface.analyses.rdm import align, layer_rdm, pixel_rdm, rating_rdm
+    from psychoface.data.images import grayscale_pixels
+    from psychoface.features.store import load_features
+
+    store = workflows.open_store(config)
+    names = workflows.store_layers(store, layers)
+    ratings = workflows.load_ratings_from_config(config)
+    ids = list(store.stimulus_ids)
+    rating_rdms_, means = rating_rdms_for(config, ratings, ids, attributes, combined)
+    rated = list(means.index)
+    needed = set(names) | set(compare_layers or ())
+    needed |= {c.split(":", 1)[1] for c in covariates if c.startswith("layer:")}
+    layer_rdms = {}
+    for name in [n for n in store.layers if n in needed] + [n for n in needed if n not in store.layers]:
+        X, ids_ = load_features(store, name)
+        layer_rdms[name] = align(layer_rdm(X, ids_, metric=metric, name=name), rated)
+    ceilings = None
+    if ratings.has_trials:
+        attrs_ = [a for a in rating_rdms_ if a in ratings.attributes]
+        ceilings = rsa_mod.rating_rdm_noise_ceiling(ratings.trials, attrs_, method=method, ids=rated, seed=config.seed)
+        if combined and len(attrs_) > 1:
+            joint = rsa_mod.rating_rdm_noise_ceiling(
+                ratings.trials, attrs_, combine=True, method=method, ids=rated, seed=config.seed
+            )
+            ceilings = pd.concat([ceilings, joint], ignore_index=True)
+    common = dict(method=method, n_permutations=config.n_permutations, n_bootstrap=config.n_bootstrap,
+                  ci_level=config.ci_level, correction=config.correction, seed=config.seed)
+    context = dict(metric=metric, store=str(store.path), network=store.manifest.get("model"),
+                   exclusions=means.attrs["exclusions"])
+    table = rsa_mod.rsa({n: layer_rdms[n] for n in names}, rating_rdms_, noise_ceiling=ceilings, **common)
+    table.attrs["psychoface"].update(context)
+    covariate_rdms = {}
+    for cov in covariates:
+        kind, _, value = cov.partition(":")
+        if cov == "pixels":
+            where = {s["id"]: s["path"] for s in store.manifest["stimuli"]}
+            paths = [where[i] for i in rated]
+            covariate_rdms["pixels"] = pixel_rdm(grayscale_pixels(paths, pixel_size), rated, metric=metric)
+        elif kind == "layer":
+            covariate_rdms[value] = layer_rdms[value]
+        elif kind == "attribute":
+            covariate_rdms[value] = rating_rdm(workflows.aligned_means(ratings, rated, [value]), value)
+        else:
+            raise PsychofaceError(f"unknown covariate {cov!r}: use pixels, layer:NAME or attribute:NAME")
+    partial = None
+    if covariate_rdms:
+        # an RDM cannot be tested controlling for itself: a covariate layer or attribute leaves the partial family
+        tested_layers = [n for n in names if n not in covariate_rdms]
+        tested_ratings = {k: v for k, v in rating_rdms_.items() if k not in covariate_rdms}
+        if not tested_layers or not tested_ratings:
+            raise PsychofaceError(
+                "partial RSA: every analysed layer or attribute is itself a covariate; control for a different "
+                "layer or attribute"
+            )
+        partial = rsa_mod.partial_rsa({n: layer_rdms[n] for n in tested_layers}, tested_ratings, covariate_rdms,
+                                      **common)
+        left_out = [n for n in names if n not in tested_layers] + [k for k in rating_rdms_ if k not in tested_ratings]
+        partial_context = dict(context)
+        if left_out:
+            partial_context["exclusions"] = context["exclusions"] + [
+                f"{', '.join(left_out)} not tested in the partial RSA, being a covariate itself"
+            ]
+        partial.attrs["psychoface"].update(partial_context)
+    comparison = None
+    if compare_layers:
+        a, b = compare_layers
+        comparison = rsa_mod.compare_layers(layer_rdms[a], layer_rdms[b], rating_rdms_, method=method,
+                                            n_bootstrap=config.n_bootstrap, ci_level=config.ci_level,
+                                            correction=config.correction, seed=config.seed)
+        comparison.attrs["psychoface"]["exclusions"] = context["exclusions"]
+    rdms = {"layers": layer_rdms, "ratings": rating_rdms_, "covariates": covariate_rdms, "means": means}
+    return table, partial, comparison, rdms
 
 
 def build(config, *, layers=("all",), attributes=None, metric: str = "correlation", method: str = "spearman",
@@ -49,7 +165,7 @@ def build(config, *, layers=("all",), attributes=None, metric: str = "correlatio
         raise PsychofaceError(f"compare_layers {','.join(map(str, compare_layers))!r}: give exactly two layers, "
                               "e.g. --compare-layers conv5,fc7 (compare_layers = [\"conv5\", \"fc7\"] in a file)")
     compare_layers = tuple(compare_layers) if compare_layers else None
-    table, partial, comparison, rdms = workflows.rsa(
+    table, partial, comparison, rdms = study(
         config, layers, attributes, metric=metric, method=method, combined=combined,
         covariates=tuple(covariates or ()), compare_layers=compare_layers,
     )

@@ -277,6 +277,38 @@ class Citations:
         return f"{authors}'s ({year}"
 
 
+class LatexCitations(Citations):
+    """Citations by key for LaTeX (natbib's commands, which biblatex-apa takes with ``natbib=true``):
+    markers that pass through :meth:`Text.render("latex") <psychoface.reports.apa.Text.render>` unchanged
+    and that :func:`latex_citations` turns into ``\\citep{...}``, ``\\citet{...}``, ``\\citealp{...}``."""
+
+    def paren(self, *keys: str) -> str:
+        self._use(keys)
+        return f"\ue000citep:{','.join(keys)}\ue001"
+
+    def inner(self, *keys: str) -> str:
+        self._use(keys)
+        return f"\ue000citealp:{','.join(keys)}\ue001"
+
+    def narrative(self, key: str, possessive: bool = False) -> str:
+        self._use([key])
+        return f"\ue000{'citeposs' if possessive else 'citet'}:{key}\ue001"
+
+
+_LATEX_CITATION = re.compile("\ue000(\\w+):([^\ue001]*)\ue001")
+
+
+def latex_citations(latex: str) -> str:
+    """LaTeX text with the markers of :class:`LatexCitations` replaced by citation commands."""
+    def command(m):
+        name, keys = m.group(1), m.group(2)
+        if name == "citeposs":
+            return f"\\citeauthor{{{keys}}}'s (\\citeyear{{{keys}}})"
+        return f"\\{name}{{{keys}}}"
+
+    return _LATEX_CITATION.sub(command, latex)
+
+
 # In-text citations written as text (an analysis's method description: "(Spearman, 1904)", "(Smouse,
 # Long & Sokal, 1986)" or "(Smouse et al., 1986)", "Williams' (1959) t"), found by first author and year.
 _CITATION_GROUP = re.compile(r"[(\[]([^()\[\]]*\b\d{4}[a-z]?\b[^()\[\]]*)[)\]]")
