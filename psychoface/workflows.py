@@ -45,6 +45,7 @@ def extract_features(config: StudyConfig, *, progress=None, overwrite: bool = Fa
         workers=config.workers,
         device=config.device,
         seed=config.seed,
+        precision=config.precision,
         progress=progress,
         overwrite=overwrite,
     )
