@@ -30,7 +30,7 @@ def _mean_predictions(predictions, attribute: str):
 
 
 def study(config: StudyConfig, layer_a: str, layer_b: str, attribute: str, *, store_b: str | None = None,
-            folds: int = 10, repeats: int = 1):
+          folds: int = 10, repeats: int = 1):
     """Is layer (or model) A's cross-validated prediction of ``attribute`` better than B's, on the same
     stimuli? Williams' t, Steiger's Z and a paired bootstrap of the difference in out-of-fold r."""
     from psychoface.analyses.compare import compare_correlations

@@ -25,7 +25,7 @@ register_columns({
 
 
 def study(config: StudyConfig, layer: str, attributes=None, *, correction: str = "maxt",
-              n_permutations: int | None = None):
+          n_permutations: int | None = None):
     """Unit-wise correlations of one layer with each attribute. Returns ``(summary, units)``."""
     from psychoface.analyses.correlate import correlate_units
     from psychoface.features.store import load_features

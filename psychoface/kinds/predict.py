@@ -14,9 +14,9 @@ from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import Text, fmt_number, fmt_stat, italic
 from psychoface.reports.columns import register_columns
+from psychoface.reports.methods import param_values
 from psychoface.reports.section import Section, figure, result_table, titled
 from psychoface.reports.tables import title_case
-from psychoface.reports.methods import param_values
 from psychoface.reports.text import (ci_of, cell, level_of, p_and_note, parenthetical, r_df,
                                      ratings_phrase, stat_clause)
 
@@ -31,15 +31,13 @@ def ceilings_drawn(table: pd.DataFrame) -> str:
 
 
 def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int = 10, repeats: int = 1,
-            n_permutations: int = 1000, progress=None):
+          n_permutations: int = 1000, progress=None):
     """Cross-validated ridge prediction of each attribute from each layer, beside the noise ceiling.
 
     Returns ``(table, predictions)``: one row per layer x attribute (the correction across the attributes
     of each layer, the family the issue names; a layer profile is descriptive), and the out-of-fold
     predictions per layer.
     """
-    import pandas as pd
-
     from psychoface.analyses.predict import predict_ratings
     from psychoface.analyses.reliability import NOISE_CEILING_METHOD
     from psychoface.features.store import load_features

@@ -16,9 +16,9 @@ from psychoface.kinds.differences import differences_summary, paired_difference_
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import Text, greek, italic, symbol
+from psychoface.reports.columns import register_columns, subscripted
 from psychoface.reports.methods import series
 from psychoface.reports.section import Section, figure, result_table, titled
-from psychoface.reports.columns import register_columns, subscripted
 from psychoface.reports.tables import title_case
 from psychoface.reports.text import and_list, cell, ci_of, level_of, p_and_note, stat_clause, with_note
 
@@ -68,8 +68,8 @@ def rating_rdms_for(config, ratings, ids, attributes, combined: bool):
 
 
 def study(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = "correlation",
-        method: str = "spearman", combined: bool = False, covariates=(), compare_layers=None,
-        pixel_size: int = 64):
+          method: str = "spearman", combined: bool = False, covariates=(), compare_layers=None,
+          pixel_size: int = 64):
     """RSA of layer RDMs against rating RDMs, with Mantel p, bootstrap CI, noise ceiling and Holm.
 
     ``covariates`` (partial RSA): ``"pixels"`` (a grayscale pixel-space RDM), ``"layer:NAME"`` or
