@@ -75,6 +75,9 @@ batch_size = {batch_size}
 workers = {workers}
 # "auto" picks cuda, then mps, then cpu.
 device = "{device}"
+# Arithmetic of the forward pass: "fp32", or faster reduced precision: "bf16" (CPUs with bf16 support,
+# CUDA) or "fp16" (CUDA); its fidelity to fp32 is recorded in the store. One store holds one precision.
+precision = "{precision}"
 
 # Where extracted features are stored; every analysis reads them from here.
 store = "{store}"
@@ -116,6 +119,7 @@ class StudyConfig:
     batch_size: int = 16
     workers: int = 1
     device: str = "auto"
+    precision: str = "fp32"
     store: str = "features"
     seed: int = 0
     n_permutations: int = 10_000

@@ -60,7 +60,6 @@ the mean ratings.
 
 from __future__ import annotations
 
-import warnings
 import zlib
 
 import numpy as np

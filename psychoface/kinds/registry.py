@@ -122,7 +122,11 @@ def _load_builtins() -> None:
     """Import :mod:`psychoface.kinds` once so that the built-in kinds are registered first."""
     if not _state["builtins"]:
         _state["builtins"] = True
-        import psychoface.kinds  # noqa: F401  (registers the built-in kinds)
+        try:
+            import psychoface.kinds  # noqa: F401  (registers the built-in kinds)
+        except BaseException:
+            _state["builtins"] = False  # a failed import is retried, not taken for an empty registry
+            raise
 
 
 def register(kind: AnalysisKind) -> AnalysisKind:

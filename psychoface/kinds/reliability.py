@@ -6,16 +6,27 @@ from __future__ import annotations
 from typing import Mapping
 
 from psychoface import workflows
+from psychoface.config import StudyConfig
 from psychoface.kinds import options as common
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import EN_DASH, Symbol, Text, fmt_int, fmt_number, fmt_p, fmt_stat, italic
 from psychoface.reports.section import Section, result_table
-from psychoface.reports.columns import register_columns
+from psychoface.reports.tables import register_columns
 from psychoface.reports.text import and_list, ci_of, cell, extremes, level_of, ratings_phrase, stat_clause
 
-
 register_columns({
+    "icc": {"header": "ICC", "kind": "bounded", "ci_owner": True,
+            "definition": "ICC = intraclass correlation coefficient"},
+    "ratings_median": {"header": Text(italic("Mdn"), " ratings"), "kind": "unbounded", "decimals": 1,
+                       "definition": Text(italic("Mdn"), " ratings = median number of ratings per stimulus")},
+    "r_half": {"header": Text("Split-half ", italic("r")), "kind": "bounded",
+               "definition": Text("split-half ", italic("r"), " = correlation of the two halves' mean ratings "
+                                  "across stimuli, averaged over random splits")},
+    "reliability": {"header": "Reliability", "kind": "bounded", "ci_owner": True,
+                    "definition": Text("reliability = split-half ", italic("r"), " stepped up with the Spearman",
+                                       EN_DASH, "Brown formula")},
+    "type": {"header": "Form", "kind": "text"},
     "block": {"header": "Block", "kind": "integer",
               "definition": Text("Block = a set of stimuli and the raters who rated them, linked by their ratings "
                                  "(raters nested in sets of stimuli give one block per set)")},
@@ -25,7 +36,52 @@ register_columns({
     "split": {"header": "Split", "kind": "text",
               "definition": Text("Split = halves of the raters, or random halves of each stimulus's ratings "
                                  "where rater ids do not allow that")},
+    **{name: {"hidden": True} for name in ("ratings_min", "ratings_max", "n_splits", "type_mw", "excluded_stimuli",
+                                            "stimuli_dropped", "raters_dropped", "repeats_averaged")},
 })
+
+
+def study(config: StudyConfig, attributes=None, *, n_splits: int = 100, by: str | None = None):
+    """Split-half reliability (and ICC per block of the design when rater ids exist) of the study's single
+    ratings; with ``by`` (a rater-level column), of each of its values' raters, a ``by`` column naming the value.
+
+    Returns ``(split_half, icc)``; ``icc`` is None without rater ids.
+    """
+    import pandas as pd
+
+    from psychoface.analyses.icc import icc
+    from psychoface.analyses.reliability import split_half_reliability
+    from psychoface.data.ratings import split_by_raters
+
+    ratings = workflows.load_ratings_from_config(config)
+    groups = {None: ratings} if by is None else split_by_raters(ratings, by)
+    tables, iccs = [], []
+    for value, part in groups.items():
+        names = attributes if attributes is None or value is None else [a for a in attributes if a in part.attributes]
+        table = split_half_reliability(
+            part, attributes=names, n_splits=n_splits, n_bootstrap=config.n_bootstrap,
+            ci_level=config.ci_level, seed=config.seed,
+        )
+        found = icc(part.trials, attributes=names, ci_level=config.ci_level) if part.has_raters else None
+        for frame in (table, found):
+            if frame is not None and by is not None:
+                frame.insert(1, by, value)
+        tables.append(table)
+        iccs.append(found)
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs = tables[0].attrs
+    found = None
+    if iccs[0] is not None:
+        found = pd.concat(iccs, ignore_index=True)
+        found.attrs = iccs[0].attrs
+    notes = list(next(iter(groups.values())).notes)
+    for frame in (table, found):
+        if frame is not None:
+            meta = dict(frame.attrs["psychoface"])
+            meta.update(by=[by] if by else [], exclusions=list(meta.get("exclusions") or []) + notes)
+            frame.attrs = {"psychoface": meta}
+    return table, found
+
 
 ICC_SHOWN = ("ICC2", "ICC2k", "ICC3", "ICC3k")
 
@@ -34,7 +90,7 @@ def build(config, *, attributes=None, n_splits: int = 100, by: str | None = None
           figure_prefix: str = "", progress=None) -> Section:
     """Split-half reliability (Spearman-Brown) of each attribute, ICC per block of the design when rater
     ids exist; with ``by`` (a rater-level column), separately for each of its values."""
-    table, iccs = workflows.reliability(config, attributes, n_splits=n_splits, by=by)
+    table, iccs = study(config, attributes, n_splits=n_splits, by=by)
     tables = [result_table(table)]
     described = [(table, 0)]
     data = {"reliability": table}
