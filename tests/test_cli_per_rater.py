@@ -87,3 +87,9 @@ def test_rsa_uses_each_attributes_stimuli_and_says_what_limits_the_combined_rdm(
     # one attribute rated on half the faces: its RDM and the layer's over those faces
     cli("rsa", "--config", study, "--layer", "pool", "-a", "dominant", "--save", tmp_path / "dom")
     assert pd.read_csv(tmp_path / "dom" / "rsa.csv")["n"].tolist() == [N_FACES // 2]
+
+
+def test_correlate_uses_each_attributes_stimuli(study, tmp_path):
+    cli("correlate", "--config", study, "--layer", "pool", "--permutations", "20", "--save", tmp_path / "cor")
+    table = pd.read_csv(tmp_path / "cor" / "correlate.csv").set_index("attribute")
+    assert table["n"].to_dict() == RATED
