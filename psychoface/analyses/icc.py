@@ -48,7 +48,7 @@ from scipy.stats import norm
 from psychoface.errors import PsychofaceError
 
 MIN_STIMULI = 3
-MAX_VC_EFFECTS = 800
+MAX_VC_EFFECTS = 600
 """Largest number of stimuli + raters in an incomplete block for the (dense) crossed mixed-model fit."""
 
 # Shrout & Fleiss (1979) name -> (McGraw & Wong (1996) name as in pingouin >= 0.7, description).
