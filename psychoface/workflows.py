@@ -15,7 +15,7 @@ def load_study_from_config(config: StudyConfig, *, require_ratings: bool = True)
     """Images matched to ratings, as named by the study file."""
     from psychoface.data.study import load_study
 
-    ratings = config.ratings_path if (require_ratings or config.ratings) else None
+    ratings = config.ratings_source if (require_ratings or config.has_ratings) else None
     return load_study(
         config.images_path,
         ratings,
@@ -30,7 +30,7 @@ def extract_features(config: StudyConfig, *, progress=None, overwrite: bool = Fa
     from psychoface.data.images import find_images
     from psychoface.features.extract import extract
 
-    if config.ratings and config.ratings_path.is_file():  # only the rated images
+    if config.has_ratings and all(p.is_file() for p in config.ratings_source.paths):  # only the rated images
         stimuli = load_study_from_config(config, require_ratings=False).stimuli
     else:
         stimuli = find_images(config.images_path)
@@ -59,15 +59,10 @@ def open_store(config: StudyConfig):
 
 
 def load_ratings_from_config(config: StudyConfig):
-    """The study's ratings (wide means or long trials), as named by the study file."""
-    from psychoface.data.ratings import load_ratings
+    """The study's ratings (wide means, long trials, per-rater files), as named by the study file."""
+    from psychoface.data.ratings_files import load_ratings_source
 
-    ratings = load_ratings(
-        config.ratings_path,
-        id_column=config.id_column,
-        path_column=config.path_column,
-        images_root=config.images_path if config.path_column else None,
-    )
+    ratings = load_ratings_source(config.ratings_source)
     return select_trials(ratings, config.trials_where) if config.trials_where else ratings
 
 
@@ -97,7 +92,8 @@ def select_trials(ratings, where: str):
     if trials.empty:
         raise PsychofaceError(f"trials_where = {where!r}: keeps none of the {len(mask):,} ratings in {ratings.source}")
     means = means_of_trials(trials).reindex(index=ratings.means.index, columns=ratings.means.columns)
-    return Ratings(means, trials, source=ratings.source, format=ratings.format, image_paths=ratings.image_paths)
+    return Ratings(means, trials, source=ratings.source, format=ratings.format, image_paths=ratings.image_paths,
+                   raters=ratings.raters, layouts=ratings.layouts, notes=ratings.notes)
 
 
 def store_layers(store, layers) -> list[str]:

@@ -165,7 +165,7 @@ def test_provenance_records_seed_versions_parameters_and_hashes(report):
     assert prov["seed"] == 3
     assert prov["versions"]["torch"] and prov["versions"]["numpy"]
     assert len(prov["inputs"]["images"]) == 12 and all(len(s["sha256"]) == 64 for s in prov["inputs"]["images"])
-    assert len(prov["inputs"]["ratings"]["sha256"]) == 64
+    assert len(prov["inputs"]["ratings"][0]["sha256"]) == 64
     # every table's parameters: the RSA's layer comparison and partial RSA too (ICCs have no random step)
     assert [a["analysis"] for a in prov["analyses"]] == [
         "split_half_reliability", "icc", "predict", "rsa", "compare_layers", "rsa", "partial_rsa"]

@@ -53,7 +53,7 @@ def check(
     cfg = load_config(config, images=images, ratings=ratings)
     report = check_study(
         cfg.images_path,
-        cfg.ratings_path if cfg.ratings else None,
+        cfg.ratings_source if cfg.has_ratings else None,
         id_column=cfg.id_column,
         path_column=cfg.path_column,
         decode=decode,

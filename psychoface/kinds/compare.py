@@ -24,11 +24,6 @@ register_columns({
 })
 
 
-def _mean_predictions(predictions, attribute: str):
-    frame = predictions[predictions["attribute"] == attribute]
-    return frame.groupby("stimulus", sort=False)[["observed", "predicted"]].mean()
-
-
 def study(config: StudyConfig, layer_a: str, layer_b: str, attribute: str, *, store_b: str | None = None,
           folds: int = 10, repeats: int = 1):
     """Is layer (or model) A's cross-validated prediction of ``attribute`` better than B's, on the same
@@ -39,7 +34,7 @@ def study(config: StudyConfig, layer_a: str, layer_b: str, attribute: str, *, st
     preds = []
     for cfg, layer in ((config, layer_a), (config_b, layer_b)):
         _, predictions = predict.study(cfg, [layer], [attribute], folds=folds, repeats=repeats, n_permutations=0)
-        preds.append(_mean_predictions(predictions[layer], attribute))
+        preds.append(predict.mean_predictions(predictions[layer], attribute))
     a, b = preds
     common = a.index.intersection(b.index)
     exclusions = []

@@ -43,43 +43,102 @@ def estimate_column(df) -> str | None:
     return next((c for c in ESTIMATES + PARTIAL_ESTIMATES if c in df.columns), None)
 
 
-def unrated(ids, used) -> list[str]:
-    """A plain statement of the store's stimuli an analysis left out for lack of ratings."""
-    used = set(map(str, used))
-    unrated = [i for i in map(str, ids) if i not in used]
-    return [f"{len(unrated):,} of {len(ids):,} stimuli in the feature store were excluded because they lack "
-            f"a mean rating on at least one analysed attribute"] if unrated else []
+def _too_few(what: str, n: int, n_store: int, fix: str) -> str:
+    from psychoface.analyses.rdm import MIN_STIMULI
+
+    return (f"{what}: {n} of the {n_store:,} stimuli in the feature store are rated on it; an RDM needs at least "
+            f"{MIN_STIMULI} stimuli: {fix}")
 
 
 def rating_rdms_for(config, ratings, ids, attributes, combined: bool):
-    """Per-attribute rating RDMs (and the combined one) over the stimuli rated on every attribute,
-    and those stimuli's mean ratings."""
-    from psychoface.analyses.rdm import rating_rdm, rating_rdms
+    """Rating RDMs over the stimuli each one can use: an attribute's RDM over the store's stimuli rated on
+    it, the combined RDM over those rated on all its attributes. Returns the RDMs and the mean ratings (store
+    order, NaN where not rated; ``attrs["exclusions"]`` says what each RDM left out and why)."""
+    from psychoface.analyses.rdm import MIN_STIMULI, rating_rdm
 
     means = workflows.aligned_means(ratings, ids, attributes)
-    means = means.dropna(how="any")
-    means.attrs["exclusions"] = unrated(ids, means.index) + workflows.not_extracted(ratings, ids)
-    rdms = rating_rdms(means, list(means.columns))
+    means = means[means.notna().any(axis=1)]
+    rdms, exclusions = {}, []
+    for attribute in means.columns:
+        rated = means.index[means[attribute].notna()]
+        if len(rated) < MIN_STIMULI:
+            raise PsychofaceError(_too_few(
+                f"attribute {attribute!r}", len(rated), len(ids),
+                f"rate more stimuli on {attribute!r}, or leave it out (--attributes naming the others)"))
+        rdms[attribute] = rating_rdm(means.loc[rated], attribute)
+        if len(rated) < len(ids):
+            exclusions.append(f"the {attribute} RDM covers the {len(rated):,} of {len(ids):,} stimuli rated on "
+                              f"{attribute}")
     if combined and len(means.columns) > 1:
-        joint = rating_rdm(means, list(means.columns))
+        common = means.dropna(how="any")
+        names = list(means.columns)
+        limiting = [a for a in names if means[a].isna().any()]
+        if len(common) < MIN_STIMULI:
+            raise PsychofaceError(_too_few(
+                f"the combined rating RDM of {', '.join(names)}", len(common), len(ids),
+                f"{', '.join(limiting)} {'is' if len(limiting) == 1 else 'are'} rated on other stimuli than the "
+                f"rest; leave out --combined, or combine attributes rated on the same stimuli (--attributes)"
+            ).replace("are rated on it", "are rated on all of them"))
+        joint = rating_rdm(common, names)
         rdms[joint.name] = joint
+        if limiting:
+            exclusions.append(
+                f"the combined rating RDM covers the {len(common):,} stimuli rated on all {len(names)} attributes, "
+                f"limited by {', '.join(limiting)} ({len(means) - len(common):,} stimuli lack "
+                f"{'this attribute' if len(limiting) == 1 else 'one of these'})")
+    means.attrs["exclusions"] = exclusions + workflows.not_extracted(ratings, ids)
     return rdms, means
 
 
+def _rsa_by_stimuli(layer_rdms, rating_rdms, ceilings, common, correction):
+    """:func:`~psychoface.analyses.rsa.rsa` of every layer against rating RDMs that cover different stimuli:
+    one call per set of stimuli (layer RDMs restricted to it), rows in layer x attribute order, the correction
+    applied across the whole family (a row does not depend on the other rows of its call)."""
+    import pandas as pd
+
+    from psychoface.analyses import rsa as rsa_mod
+    from psychoface.analyses.inference import correct_p
+
+    groups: dict[tuple, list[str]] = {}
+    for name, rdm in rating_rdms.items():
+        groups.setdefault(tuple(rdm.ids), []).append(name)
+    parts = []
+    for ids, names in groups.items():
+        ceiling = None if ceilings is None else ceilings[ceilings["attribute"].isin(names)]
+        parts.append(rsa_mod.rsa({n: r.reindex(ids) for n, r in layer_rdms.items()},
+                                 {n: rating_rdms[n] for n in names}, noise_ceiling=ceiling,
+                                 correction=correction, **common))
+    table = pd.concat(parts, ignore_index=True)
+    layer_order, rating_order = list(layer_rdms), list(rating_rdms)
+    table = table.sort_values(["layer", "attribute"], key=lambda c: c.map(
+        {n: i for i, n in enumerate(layer_order if c.name == "layer" else rating_order)}), kind="stable")
+    table = table.reset_index(drop=True)
+    table["p_corr"] = correct_p(table["p"].to_numpy(), correction)
+    meta = dict(parts[0].attrs["psychoface"])
+    meta["n_bootstrap_undefined"] = max(p.attrs["psychoface"]["n_bootstrap_undefined"] for p in parts)
+    meta["family"] = (f"{len(layer_order)} layer{'s' * (len(layer_order) != 1)} x {len(rating_order)} rating "
+                      f"RDM{'s' * (len(rating_order) != 1)}")
+    meta["rating_metric"] = {b: rating_rdms[b].metric for b in rating_order}
+    table.attrs["psychoface"] = meta
+    return table
+
+
 def study(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = "correlation",
-          method: str = "spearman", combined: bool = False, covariates=(), compare_layers=None,
-          pixel_size: int = 64):
+        method: str = "spearman", combined: bool = False, covariates=(), compare_layers=None,
+        pixel_size: int = 64):
     """RSA of layer RDMs against rating RDMs, with Mantel p, bootstrap CI, noise ceiling and Holm.
 
-    ``covariates`` (partial RSA): ``"pixels"`` (a grayscale pixel-space RDM), ``"layer:NAME"`` or
-    ``"attribute:NAME"``. ``compare_layers``: ``(A, B)`` for the paired bootstrap of the difference.
-    Returns ``(table, partial or None, comparison or None, rdms)``; ``rdms`` holds the layer, rating and
-    covariate RDMs and the mean ratings of the stimuli they cover (``"means"``).
+    Each attribute's RDM covers the store's stimuli rated on it (``n`` per row), the combined RDM those
+    rated on all its attributes; partial RSA and the layer comparison use the stimuli rated on every
+    analysed attribute. ``covariates`` (partial RSA): ``"pixels"`` (a grayscale pixel-space RDM),
+    ``"layer:NAME"`` or ``"attribute:NAME"``. ``compare_layers``: ``(A, B)`` for the paired bootstrap of
+    the difference. Returns ``(table, partial or None, comparison or None, rdms)``; ``rdms`` holds the
+    layer (over every rated stimulus), rating and covariate RDMs and the mean ratings (``"means"``).
     """
     import pandas as pd
 
     from psychoface.analyses import rsa as rsa_mod
-    from psychoface.analyses.rdm import align, layer_rdm, pixel_rdm, rating_rdm
+    from psychoface.analyses.rdm import MIN_STIMULI, layer_rdm, pixel_rdm, rating_rdm
     from psychoface.data.images import grayscale_pixels
     from psychoface.features.store import load_features
 
@@ -94,61 +153,75 @@ def study(config: StudyConfig, layers=("all",), attributes=None, *, metric: str 
     layer_rdms = {}
     for name in [n for n in store.layers if n in needed] + [n for n in needed if n not in store.layers]:
         X, ids_ = load_features(store, name)
-        layer_rdms[name] = align(layer_rdm(X, ids_, metric=metric, name=name), rated)
+        layer_rdms[name] = layer_rdm(X, ids_, metric=metric, name=name).reindex(rated)
     ceilings = None
     if ratings.has_trials:
-        attrs_ = [a for a in rating_rdms_ if a in ratings.attributes]
-        ceilings = rsa_mod.rating_rdm_noise_ceiling(ratings.trials, attrs_, method=method, ids=rated, seed=config.seed)
-        if combined and len(attrs_) > 1:
-            joint = rsa_mod.rating_rdm_noise_ceiling(
-                ratings.trials, attrs_, combine=True, method=method, ids=rated, seed=config.seed
-            )
-            ceilings = pd.concat([ceilings, joint], ignore_index=True)
+        parts = []
+        for key, rdm in rating_rdms_.items():
+            if key in ratings.attributes:
+                parts.append(rsa_mod.rating_rdm_noise_ceiling(ratings.trials, [key], method=method, ids=rdm.ids,
+                                                              seed=config.seed))
+            else:
+                parts.append(rsa_mod.rating_rdm_noise_ceiling(ratings.trials, list(means.columns), combine=True,
+                                                              method=method, ids=rdm.ids, seed=config.seed))
+        ceilings = pd.concat(parts, ignore_index=True)
+        ceilings.attrs = parts[0].attrs
     common = dict(method=method, n_permutations=config.n_permutations, n_bootstrap=config.n_bootstrap,
-                  ci_level=config.ci_level, correction=config.correction, seed=config.seed)
+                  ci_level=config.ci_level, seed=config.seed)
     context = dict(metric=metric, store=str(store.path), network=store.manifest.get("model"),
                    exclusions=means.attrs["exclusions"])
-    table = rsa_mod.rsa({n: layer_rdms[n] for n in names}, rating_rdms_, noise_ceiling=ceilings, **common)
+    table = _rsa_by_stimuli({n: layer_rdms[n] for n in names}, rating_rdms_, ceilings, common, config.correction)
     table.attrs["psychoface"].update(context)
+    # partial RSA and the layer comparison: the stimuli rated on every analysed attribute
+    shared = list(means.dropna(how="any").index)
+    if (covariates or compare_layers) and len(shared) < MIN_STIMULI:
+        raise PsychofaceError(_too_few(
+            f"partial RSA and layer comparisons over {', '.join(means.columns)}", len(shared), len(ids),
+            "analyse attributes rated on the same stimuli (--attributes)").replace("are rated on it",
+                                                                                    "are rated on all of them"))
+    shared_note = ([f"partial RSA and layer comparisons use the {len(shared):,} stimuli rated on every analysed "
+                    f"attribute"] if len(shared) < len(rated) else [])
+    shared_ratings = {k: v.reindex(shared) for k, v in rating_rdms_.items()} if (covariates or compare_layers) else {}
     covariate_rdms = {}
     for cov in covariates:
         kind, _, value = cov.partition(":")
         if cov == "pixels":
             where = {s["id"]: s["path"] for s in store.manifest["stimuli"]}
-            paths = [where[i] for i in rated]
-            covariate_rdms["pixels"] = pixel_rdm(grayscale_pixels(paths, pixel_size), rated, metric=metric)
+            paths = [where[i] for i in shared]
+            covariate_rdms["pixels"] = pixel_rdm(grayscale_pixels(paths, pixel_size), shared, metric=metric)
         elif kind == "layer":
-            covariate_rdms[value] = layer_rdms[value]
+            covariate_rdms[value] = layer_rdms[value].reindex(shared)
         elif kind == "attribute":
-            covariate_rdms[value] = rating_rdm(workflows.aligned_means(ratings, rated, [value]), value)
+            covariate_rdms[value] = rating_rdm(workflows.aligned_means(ratings, shared, [value]), value)
         else:
             raise PsychofaceError(f"unknown covariate {cov!r}: use pixels, layer:NAME or attribute:NAME")
     partial = None
     if covariate_rdms:
         # an RDM cannot be tested controlling for itself: a covariate layer or attribute leaves the partial family
         tested_layers = [n for n in names if n not in covariate_rdms]
-        tested_ratings = {k: v for k, v in rating_rdms_.items() if k not in covariate_rdms}
+        tested_ratings = {k: v for k, v in shared_ratings.items() if k not in covariate_rdms}
         if not tested_layers or not tested_ratings:
             raise PsychofaceError(
                 "partial RSA: every analysed layer or attribute is itself a covariate; control for a different "
                 "layer or attribute"
             )
-        partial = rsa_mod.partial_rsa({n: layer_rdms[n] for n in tested_layers}, tested_ratings, covariate_rdms,
-                                      **common)
+        partial = rsa_mod.partial_rsa({n: layer_rdms[n].reindex(shared) for n in tested_layers}, tested_ratings,
+                                      covariate_rdms, correction=config.correction, **common)
         left_out = [n for n in names if n not in tested_layers] + [k for k in rating_rdms_ if k not in tested_ratings]
-        partial_context = dict(context)
+        partial_context = dict(context, exclusions=context["exclusions"] + shared_note)
         if left_out:
-            partial_context["exclusions"] = context["exclusions"] + [
+            partial_context["exclusions"] = partial_context["exclusions"] + [
                 f"{', '.join(left_out)} not tested in the partial RSA, being a covariate itself"
             ]
         partial.attrs["psychoface"].update(partial_context)
     comparison = None
     if compare_layers:
         a, b = compare_layers
-        comparison = rsa_mod.compare_layers(layer_rdms[a], layer_rdms[b], rating_rdms_, method=method,
-                                            n_bootstrap=config.n_bootstrap, ci_level=config.ci_level,
-                                            correction=config.correction, seed=config.seed)
-        comparison.attrs["psychoface"]["exclusions"] = context["exclusions"]
+        comparison = rsa_mod.compare_layers(layer_rdms[a].reindex(shared), layer_rdms[b].reindex(shared),
+                                            shared_ratings, method=method, n_bootstrap=config.n_bootstrap,
+                                            ci_level=config.ci_level, correction=config.correction,
+                                            seed=config.seed)
+        comparison.attrs["psychoface"]["exclusions"] = context["exclusions"] + shared_note
     rdms = {"layers": layer_rdms, "ratings": rating_rdms_, "covariates": covariate_rdms, "means": means}
     return table, partial, comparison, rdms
 
@@ -183,10 +256,11 @@ def build(config, *, layers=("all",), attributes=None, metric: str = "correlatio
                  "; dashed lines: noise ceilings" if has else "", "."),
         )
     first_attr = next(iter(rdms["ratings"]))
-    order = np.argsort(rdms["means"][first_attr].to_numpy())
+    rating_rdm = rdms["ratings"][first_attr]  # over the stimuli rated on first_attr
+    order = np.argsort(rdms["means"][first_attr].reindex(rating_rdm.ids).to_numpy())
     last_layer = list(rdms["layers"])[-1]
     ordered = f"; stimuli ordered by their mean {first_attr} rating."
-    layer_rdm, rating_rdm = rdms["layers"][last_layer], rdms["ratings"][first_attr]
+    layer_rdm = rdms["layers"][last_layer].reindex(rating_rdm.ids)
     for what, name, rdm, title in (
         ("layer", last_layer, layer_rdm, titled("RDM of layer {}", last_layer)),
         ("rating", first_attr, rating_rdm, titled("RDM of mean {} ratings", title_case(first_attr))),
@@ -240,9 +314,13 @@ def _note(attrs: Mapping, p, correction: str | None, tests: str = "test") -> str
     return "; ".join(pieces + ([correction] if correction else [])) or None
 
 
-def _rating_rdm(row) -> str:
+def _rating_rdm(row, with_n: bool = False) -> str:
+    """"the trustworthy rating RDM"; ``with_n``: over its stimuli when the row says how many ("... over 50
+    faces": attributes rated on different subsets of the faces have RDMs of different sizes)."""
     attribute = cell(row, "attribute")
-    return f"the {attribute} rating RDM" if attribute is not None else "the rating RDM"
+    n = cell(row, "n") if with_n else None
+    over = f" over {int(n):,} faces" if n is not None else ""
+    return f"the {attribute} rating RDM{over}" if attribute is not None else f"the rating RDM{over}"
 
 
 def rsa_sentence(row: Mapping, attrs: Mapping | None = None, *, n_tests: int | None = None) -> Text:
@@ -261,7 +339,7 @@ def rsa_sentence(row: Mapping, attrs: Mapping | None = None, *, n_tests: int | N
     model_rdm = f"The {layer} RDM" if layer is not None else "The model RDM"
     p, correction = p_and_note(row, attrs, n_tests)
     clause = stat_clause(name, estimate, ci=ci_of(row), ci_level=level_of(attrs), p=p)
-    return with_note(f"{model_rdm} correlated with {_rating_rdm(row)}{_control(partial, cell(row, 'covariates'))}, ",
+    return with_note(f"{model_rdm} correlated with {_rating_rdm(row, with_n=True)}{_control(partial, cell(row, 'covariates'))}, ",
                      "partial " if partial else "", clause, note=_note(attrs, p, correction))
 
 

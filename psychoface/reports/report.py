@@ -211,7 +211,7 @@ def run_analysis_file(path: str | Path, *, out: str | Path | None = None, study_
         "analysis_file": {"path": str(spec.path), "sha256": hashlib.sha256(spec.text.encode()).hexdigest(),
                           "text": spec.text},
         "study": config.to_dict(),
-        "inputs": {"ratings": {"path": str(config.ratings_path), "sha256": sha256_file(config.ratings_path)},
+        "inputs": {"ratings": [{"path": str(f), "sha256": sha256_file(f)} for f in config.ratings_source.paths],
                    "images": store.manifest.get("stimuli")},
         "store": {k: store.manifest.get(k) for k in ("model", "weights", "preprocessing", "layers", "seed")},
         "analyses": params["analyses"],
