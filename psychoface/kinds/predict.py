@@ -3,9 +3,8 @@ against the noise ceiling; layer profile and scatter figures; its sentences, sum
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import pandas as pd
 
 from psychoface import workflows
 from psychoface.config import StudyConfig
@@ -19,6 +18,9 @@ from psychoface.reports.section import Section, figure, result_table, titled
 from psychoface.reports.tables import title_case
 from psychoface.reports.text import (ci_of, cell, level_of, p_and_note, parenthetical, r_df,
                                      ratings_phrase, stat_clause)
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where it is used (fast CLI start-up)
+    import pandas as pd
 
 
 register_columns({"alpha_relative_median": {"hidden": True}})
@@ -41,6 +43,8 @@ def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int =
     paired bootstrap comparison of each two values' accuracies
     (:func:`~psychoface.analyses.compare_groups.compare_groups`).
     """
+    import pandas as pd
+
     from psychoface.data.ratings import split_by_raters
 
     store = workflows.open_store(config)
@@ -67,6 +71,8 @@ def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int =
 
 
 def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_permutations, progress):
+    import pandas as pd
+
     from psychoface.analyses.predict import predict_ratings
     from psychoface.analyses.reliability import NOISE_CEILING_METHOD
     from psychoface.features.store import load_features
@@ -109,6 +115,8 @@ def _compare_rater_groups(config, predictions, table, by):
     """Each two values of ``by``: their raters' prediction accuracies compared per layer and attribute."""
     import itertools
 
+    import pandas as pd
+
     from psychoface.analyses.compare_groups import compare_groups
 
     rows = []
@@ -134,6 +142,7 @@ def _compare_rater_groups(config, predictions, table, by):
 def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats: int = 1,
           n_permutations: int = 1000, by: str | None = None, figures_dir=None, figure_prefix: str = "", progress=None) -> Section:
     """Cross-validated ridge prediction of each attribute from each layer."""
+    import pandas as pd
     from psychoface.reports.figures import layer_profile, scatter_predicted
 
     out = study(

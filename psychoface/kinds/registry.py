@@ -133,9 +133,9 @@ def register(kind: AnalysisKind) -> AnalysisKind:
     """Register ``kind`` (replacing a kind of the same name, which keeps its place) and return it.
     Its citation keys must be in the bibliography."""
     _load_builtins()
-    from psychoface.reports.references import bibliography
+    from psychoface.reports.references import bibliography_keys
 
-    known = bibliography()
+    known = bibliography_keys()
     missing = [key for key in kind.citations if key not in known]
     if missing:
         raise PsychofaceError(f"analysis kind {kind.name!r}: citation key(s) {', '.join(missing)} are not in the "

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
 
 from psychoface import workflows
 from psychoface.config import StudyConfig
@@ -232,6 +231,7 @@ def build(config, *, layers=("all",), attributes=None, metric: str = "correlatio
           progress=None) -> Section:
     """RSA of layers against rating RDMs (partial RSA with covariates, a paired comparison of two
     layers); profile figure and RDM heatmaps."""
+    import numpy as np
     from psychoface.reports.figures import layer_profile, rdm_heatmap
 
     if compare_layers is not None and len(compare_layers) != 2:

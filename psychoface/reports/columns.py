@@ -14,12 +14,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import Segment, Text, fmt_int, greek, italic, sub, symbol
 from psychoface.reports.text import correction_of, correction_phrase, method_text, with_details
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where it is used (fast CLI start-up)
+    import pandas as pd
 
 KINDS = ("text", "bounded", "unbounded", "p", "integer", "df", "ci")
 NUMERIC_KINDS = ("bounded", "unbounded", "p", "integer", "df", "ci")
@@ -130,6 +132,7 @@ def register_columns(columns: Mapping[str, object]) -> None:
 
 
 def _whole_numbers(values: pd.Series) -> bool:
+    import pandas as pd
     numbers = pd.to_numeric(values, errors="coerce").dropna()
     return bool(len(numbers)) and bool((numbers == numbers.round()).all())
 
@@ -193,6 +196,7 @@ def standard_header(name: str, attrs: dict, data: pd.DataFrame) -> "Text | None"
 
 
 def _kind_of(name: str, series: pd.Series) -> str:
+    import pandas as pd
     if name in _STAT_COLUMNS:
         return _STAT_COLUMNS[name][0]
     if name == "p_corr":
@@ -207,6 +211,7 @@ def _kind_of(name: str, series: pd.Series) -> str:
 
 
 def _within_one(data: pd.DataFrame, names) -> bool:
+    import pandas as pd
     values = pd.concat([pd.to_numeric(data[n], errors="coerce") for n in names])
     return bool((values.dropna().abs() <= 1).all())
 
@@ -215,6 +220,7 @@ def names_in(data: pd.DataFrame) -> set[str]:
     """The names in the text columns of ``data`` (layer, attribute, covariate names), which a title
     keeps as written: each value or comma-separated part of a value that is one word (a sentence,
     such as a note, names nothing)."""
+    import pandas as pd
     names: set[str] = set()
     for name in data.columns:
         if not (pd.api.types.is_numeric_dtype(data[name]) or pd.api.types.is_bool_dtype(data[name])):

@@ -63,6 +63,18 @@ def bibliography_files() -> list[Path]:
         return [Path(package), *_FILES]
 
 
+_KEY = re.compile(r"^\s*@\s*(?!comment|preamble|string)\w+\s*[{(]\s*([^,\s]+)\s*,", re.M | re.I)
+
+
+def bibliography_keys() -> set[str]:
+    """The keys of every known work, read without parsing the entries (a kind's citations are checked
+    against them when it registers, before any reference list is set)."""
+    if "keys" not in _CACHE:
+        _CACHE["keys"] = {m.group(1) for path in bibliography_files()
+                          for m in _KEY.finditer(path.read_text(encoding="utf-8"))}
+    return _CACHE["keys"]
+
+
 def bibliography() -> dict[str, Reference]:
     """Every known work, by key."""
     if "all" not in _CACHE:
