@@ -60,3 +60,20 @@ def test_nested_raters_recover_the_true_reliability():
         # one ICC per set of 120 faces: each within sampling error, their mean closer
         assert got["icc"].to_numpy() == pytest.approx([truth.loc[attribute, "icc_ck"]] * 2, abs=0.12)
         assert got["icc"].mean() == pytest.approx(truth.loc[attribute, "icc_ck"], abs=0.06)
+
+
+def test_analysis_file_with_a_per_rater_synthetic_study(tmp_path):
+    from psychoface.config import load_config
+    from psychoface.reports.report import _study_config, load_analysis_file
+
+    path = tmp_path / "a.toml"
+    path.write_text(
+        '[study]\nsynthetic = { n_faces = 12, n_raters = 4, image_size = 32, layout = "per_rater", rater_blocks = 2 }\n'
+        '[[analysis]]\nkind = "reliability"\n', encoding="utf-8")
+    config = _study_config(load_analysis_file(path), tmp_path / "out", tmp_path / "study")
+    source = config.ratings_source
+    assert len(source.files) == 8 and source.pool_files and source.same_raters
+    local = load_config(tmp_path / "study")  # the study folder's own psychoface.toml reads the same files
+    assert local.pool_files and len(local.ratings_source.files) == 8
+    ratings = load_ratings_source(source)
+    assert ratings.means.notna().all().all() and ratings.trials["rater"].nunique() == 8

@@ -610,11 +610,9 @@ def generate_study(
     atomic_write_text(folder / LANDMARKS_FILE, landmark_table(params, image_size=image_size, seed=seed)
                       .to_csv(index=False, float_format="%.4f", lineterminator="\n"))
 
-    keys = {"ratings": "ratings.csv"}
     if layout == "per_rater":
         write_per_rater_files(folder, trials)
         ratings_path = folder / PER_RATER_PATTERN
-        keys = {"ratings": PER_RATER_PATTERN, "pool_files": True, "same_raters": True}
     else:
         atomic_write_text(ratings_path, trials.to_csv(index=False, float_format="%.0f", lineterminator="\n"))
     atomic_write_text(parameters_path, params.to_csv(float_format="%.6f", lineterminator="\n"))
@@ -635,7 +633,8 @@ def generate_study(
     return SyntheticStudy(
         folder=folder, images_dir=images_dir, image_paths=image_paths, ratings_path=ratings_path,
         parameters_path=parameters_path, model_path=model_path, parameters=params, true_scores=truth,
-        reliability=reliability, attributes=list(models), n_raters=n_raters, seed=seed, ratings_keys=keys,
+        reliability=reliability, attributes=list(models), n_raters=n_raters, seed=seed,
+        ratings_keys=ratings_keys_of(folder),
     )
 
 
@@ -691,6 +690,17 @@ def simulate_nested_ratings(parameters: pd.DataFrame, *, n_blocks: int = 2, n_ra
     trials.attrs["psychoface"] = {"analysis": "synthetic nested ratings", "seed": seed, "n_blocks": n_blocks,
                                   "n_raters": n_raters, "scale": list(SCALE)}
     return trials
+
+
+def ratings_keys_of(folder) -> dict:
+    """The psychoface.toml keys naming the ratings of the study generated in ``folder`` (from its
+    ``synthetic_model.json``): ``ratings.csv``, or the per-rater pattern with its pooling keys."""
+    import json
+
+    model = json.loads((Path(folder) / "synthetic_model.json").read_text(encoding="utf-8"))
+    if model.get("layout") == "per_rater":
+        return {"ratings": PER_RATER_PATTERN, "pool_files": True, "same_raters": True}
+    return {"ratings": "ratings.csv"}
 
 
 def write_per_rater_files(folder, trials: pd.DataFrame) -> list[Path]:

@@ -128,7 +128,7 @@ def load_analysis_file(path: str | Path) -> AnalysisFile:
 
 def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> StudyConfig:
     """The study settings of an analysis file; a synthetic study is generated into ``study_dir``."""
-    from psychoface.data.synthetic import generate_study
+    from psychoface.data.synthetic import generate_study, ratings_keys_of
 
     values = dict(spec.study)
     values.setdefault("store", str((out / "features").resolve()))
@@ -137,16 +137,18 @@ def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> Stud
         study_dir = Path(study_dir or out / "study").resolve()
         options = dict(spec.synthetic)
         options.setdefault("seed", values.get("seed", 0))
-        if not (study_dir / "ratings.csv").is_file():
+        if not (study_dir / "synthetic_model.json").is_file():
             try:
                 generate_study(study_dir, **options)
             except TypeError as exc:
                 raise PsychofaceError(f"{spec.path}: [study] synthetic: {exc}") from None
-        values.update(images=str(study_dir / "images"), ratings=str(study_dir / "ratings.csv"))
+        keys = ratings_keys_of(study_dir)  # ratings.csv, or per-rater files with their pooling keys
+        values.update(keys, images=str(study_dir / "images"), ratings=str(study_dir / keys["ratings"]))
         if not (study_dir / CONFIG_NAME).exists():
-            local = dict(values, images="images", ratings="ratings.csv",
+            local = dict(values, images="images", ratings=keys["ratings"],
                          store=os.path.relpath(values["store"], study_dir))
-            atomic_write_text(study_dir / CONFIG_NAME, render_template(**local))
+            extra = "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items() if k != "ratings")
+            atomic_write_text(study_dir / CONFIG_NAME, render_template(**local) + extra)
     toml_lines = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
     return parse_config("\n".join(toml_lines) + "\n", root=root, source=spec.path)
 
