@@ -196,7 +196,7 @@ def prediction_sentence(row: Mapping, attrs: Mapping | None = None, *,
               else f" from {layer}" if layer is not None else "")
     p, note = p_and_note(row, attrs, n_tests)
     clause = stat_clause("r", cell(row, "r"), df=r_df(row), ci=ci_of(row), ci_level=level_of(attrs), p=p)
-    parts = [f"Cross-validated ridge predictions{source} correlated with {ratings_phrase(row)}, ", clause,
+    parts = [f"Cross-validated ridge predictions{source} correlated with {ratings_phrase(row, attrs)}, ", clause,
              parenthetical(note)]
     ceiling = cell(row, "noise_ceiling")
     if ceiling is not None:

@@ -170,7 +170,7 @@ def reliability_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
     splits = cell(row, "n_splits") or attrs.get("n_splits")
     how = _split_half_how(splits)
     across = Text(" across ", fmt_int(n), " faces") if n is not None else Text()
-    subject = Text(f"The split-half reliability of {ratings_phrase(row)}", across)
+    subject = Text(f"The split-half reliability of {ratings_phrase(row, attrs)}", across)
     reliability = cell(row, "reliability")
     if reliability is None:
         why = cell(row, "note")
@@ -196,7 +196,7 @@ def icc_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
     if cell(row, "dropped") not in (None, "none"):
         context.append(Text(f"{row['dropped']} left out"))
     block = f" in block {int(row['block'])}" if cell(row, "block") is not None else ""
-    head = Text(f"For {ratings_phrase(row)}{block}",
+    head = Text(f"For {ratings_phrase(row, attrs)}{block}",
                 Text(" (", Text(", ").join(context), ")") if context else "", ", ")
     sym = Symbol(Text(str(form)), bounded=True)
     parts = [stat_clause(sym, cell(row, "icc"), ci=ci_of(row), ci_level=level_of(attrs))]
@@ -264,7 +264,10 @@ def methods(attrs: Mapping, cites, written: set) -> list[Text]:
 def icc_summary(df, attrs, where: str) -> list[Text]:
     """A long ICC table in words: per attribute, the range of ICC(A,k) over its blocks, with n and k."""
     out = []
-    for attribute, rows in df.groupby("attribute", sort=False):
+    keys = ["attribute"] + [c for c in (attrs.get("by") or ()) if c in df.columns]
+    for key, rows in df.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        attribute = key[0] + "".join(f", {v} raters" for v in key[1:])
         main = rows[rows["type"] == "ICC2k"] if (rows["type"] == "ICC2k").any() else rows
         pairs = [(int(r.n), int(r.k)) for r in main.itertuples()]
         if len(pairs) == 1:

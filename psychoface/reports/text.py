@@ -168,9 +168,16 @@ def r_df(row: Mapping):
     return None if n is None else int(n) - 2
 
 
-def ratings_phrase(row: Mapping) -> str:
+def ratings_phrase(row: Mapping, attrs: Mapping | None = None) -> str:
+    """"mean trustworthy ratings"; with a rater-level split (``attrs["by"]``, e.g. ``rater_sex``) "mean
+    trustworthy ratings of female raters (rater_sex)"."""
     attribute = cell(row, "attribute")
-    return f"mean {attribute} ratings" if attribute is not None else "the mean ratings"
+    phrase = f"mean {attribute} ratings" if attribute is not None else "the mean ratings"
+    for column in (attrs or {}).get("by") or ():
+        value = cell(row, column)
+        if value is not None:
+            phrase += f" of {value} raters ({column})"
+    return phrase
 
 
 _BRACKETS = str.maketrans("()", "[]")
