@@ -195,8 +195,14 @@ def features_export(
     from psychoface.features.store import export_features
     from psychoface.workflows import open_store
 
-    written = export_features(open_store(load_config(config, store=store)), layer, output)
-    console.print(f"wrote {written}", highlight=False, markup=False)
+    fs = open_store(load_config(config, store=store))
+    with Progress(TextColumn("[bold]exporting[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("stimuli"),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("export", total=fs.n_stimuli)
+        written = export_features(fs, layer, output, progress=lambda done, total: bar.update(task, completed=done))
+    size = written.stat().st_size
+    console.print(f"wrote {written} ({fs.n_stimuli} stimuli x {fs.manifest['layers'][layer]['n_features']:,} "
+                  f"features, {size / 2**20:,.1f} MiB)", highlight=False, markup=False)
 
 
 @features_app.command("info")
