@@ -133,7 +133,7 @@ def test_rrpp_statistics_against_statsmodels(ss_type, typ):
     assert list(df["df"]) == [2, 1, 1]
     tss = ((Y - Y.mean(0)) ** 2).sum()
     np.testing.assert_allclose(df["r2"], df["ss"] / tss)
-    np.testing.assert_allclose(df["f"], (df["ss"] / df["df"]) / (rss / resid_df))
+    np.testing.assert_allclose(df["F"], (df["ss"] / df["df"]) / (rss / resid_df))
 
 
 def test_rrpp_hand_worked_small_case():
@@ -163,14 +163,14 @@ def test_rrpp_hand_worked_small_case():
     # the identity permutation reproduces the observed statistics: F = (SS / 1) / (RSS / 3)
     df = shape_regression(Y, preds, n_permutations=0).set_index("term")
     ss_obs, rss_obs = expected[0]
-    assert df.loc["w", "ss"] == pytest.approx(ss_obs) and df.loc["w", "f"] == pytest.approx(ss_obs / (rss_obs / 3))
+    assert df.loc["w", "ss"] == pytest.approx(ss_obs) and df.loc["w", "F"] == pytest.approx(ss_obs / (rss_obs / 3))
     # with every one of the 720 permutations the p-value is the exact permutation p
     from itertools import permutations as all_perms
 
     everything = np.array(list(all_perms(range(6))))
     null = rrpp_null(Y, Qr, Qt, Q, everything)
     f_null = null[:, 0] / (null[:, 1] / 3)
-    exact = ((f_null >= df.loc["w", "f"] - 1e-12).sum()) / 720
+    exact = ((f_null >= df.loc["w", "F"] - 1e-12).sum()) / 720
     assert 0 < exact <= 1
 
 
@@ -179,8 +179,8 @@ def test_rrpp_output_and_errors():
     fit = _fit(_configs(40, seed=5))
     preds = pd.DataFrame({"a": fit.tangent_matrix[:, 0] * 50 + rng.normal(size=40), "b": rng.normal(size=40)})
     df = shape_regression(fit.tangent_matrix, preds, n_permutations=199, seed=1)
-    assert list(df.columns) == ["term", "df", "ss", "ms", "r2", "f", "z", "p", "p_corr", "df_resid", "rss", "n"]
-    assert df["p"].iloc[0] == pytest.approx(1 / 200) and df["z"].iloc[0] > 2
+    assert list(df.columns) == ["term", "df", "ss", "ms", "r2", "F", "Z", "p", "p_corr", "df_resid", "rss", "n"]
+    assert df["p"].iloc[0] == pytest.approx(1 / 200) and df["Z"].iloc[0] > 2
     assert df.attrs["psychoface"]["ss_type"] == "I"
     assert shape_change(fit.tangent_matrix, preds, "a").shape == (16,)
     with pytest.raises(PsychofaceError, match="same value for every face"):
@@ -209,9 +209,9 @@ def test_group_means_distance_and_dimorphism_against_geomstats():
         assert K.rho(means[g], K.frechet_mean(fit.preshapes[rows])) < 1e-8
     df = group_differences(fit, labels, n_permutations=199)
     _, quotient = K.geomstats_spaces(8)
-    assert df["rho"].iloc[0] == pytest.approx(float(quotient.metric.dist(means["f"], means["m"])), abs=1e-7)
+    assert df["distance"].iloc[0] == pytest.approx(float(quotient.metric.dist(means["f"], means["m"])), abs=1e-7)
     assert df["p"].iloc[0] == pytest.approx(1 / 200)
-    assert df["procrustes_distance"].iloc[0] == pytest.approx(2 * np.sin(df["rho"].iloc[0] / 2))
+    assert df["procrustes_distance"].iloc[0] == pytest.approx(2 * np.sin(df["distance"].iloc[0] / 2))
     # the dimorphism score is 0 at the first mean and 1 at the second, linear along the geodesic
     from psychoface.analyses.shape.groups import _scores
 

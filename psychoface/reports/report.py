@@ -142,9 +142,14 @@ def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> Stud
             except TypeError as exc:
                 raise PsychofaceError(f"{spec.path}: [study] synthetic: {exc}") from None
         values.update(images=str(study_dir / "images"), ratings=str(study_dir / "ratings.csv"))
+        has_landmarks = (study_dir / "landmarks.csv").is_file()
+        if has_landmarks:
+            values["landmarks"] = str(study_dir / "landmarks.csv")
         if not (study_dir / CONFIG_NAME).exists():
             local = dict(values, images="images", ratings="ratings.csv",
                          store=os.path.relpath(values["store"], study_dir))
+            if has_landmarks:
+                local["landmarks"] = "landmarks.csv"
             atomic_write_text(study_dir / CONFIG_NAME, render_template(**local))
     toml_lines = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
     return parse_config("\n".join(toml_lines) + "\n", root=root, source=spec.path)

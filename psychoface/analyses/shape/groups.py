@@ -7,7 +7,7 @@
   p = (b + 1)/(N + 1), Holm across the pairs of groups.
 - Dimorphism score of a face: its position along the geodesic from group A's mean to group B's mean, the
   projection of its log map at A's mean onto the log map of B's mean, divided by rho_AB^2: 0 at A's mean,
-  1 at B's mean (a shape sex-typicality score as in Komori, Kawamura & Ishihara, 2011, on the manifold).
+  1 at B's mean (a sex-typicality score of shape, measured along the geodesic).
   Its correlation with ratings (e.g. masculinity) is tested as in :mod:`.correlation`, the bootstrap
   re-estimating both group means in every resample.
 """
@@ -89,7 +89,7 @@ def group_differences(
 ) -> pd.DataFrame:
     """Distance between the mean shapes of every pair of groups, with permuted labels (module docstring).
 
-    Columns: group_a, group_b, n_a, n_b, rho, procrustes_distance, p, p_corr.
+    Columns: group_a, group_b, n_a, n_b, distance (Kendall rho, radians), procrustes_distance, p, p_corr.
     """
     check_options(n_permutations, 0, 0.95, correction)
     lab, levels = _labels(fit, labels)
@@ -120,8 +120,10 @@ def group_differences(
     for i, (a, b) in enumerate(pairs):
         p = float(permutation_p(observed[i], null[:, i], alternative="greater")) if null is not None else np.nan
         rows.append({"group_a": levels[a], "group_b": levels[b], "n_a": int(ind[a].sum()), "n_b": int(ind[b].sum()),
-                     "rho": observed[i], "procrustes_distance": 2 * np.sin(observed[i] / 2), "p": p})
+                     "distance": observed[i], "procrustes_distance": 2 * np.sin(observed[i] / 2), "p": p})
     df = pd.DataFrame(rows)
+    if len(pairs) == 1:  # one test: nothing to correct
+        correction = "none"
     df["p_corr"] = correct_p(df["p"].to_numpy(), correction)
     df.attrs["psychoface"] = {
         "analysis": DIFFERENCE, "seed": seed, "ci_level": None, "ci_method": None, "p_method": P_METHOD,

@@ -113,7 +113,7 @@ def shape_regression(
     """Multivariate regression of tangent coordinates ``Y`` (n x d) on the columns of ``predictors`` (terms,
     in model order), with RRPP (module docstring).
 
-    Returns one row per term: term, df, ss, ms, r2, f, z, p, p_corr, and df_resid, rss, n (the same on
+    Returns one row per term: term, df, ss, ms, r2, F, Z, p, p_corr, and df_resid, rss, n (the same on
     every row). ``ss_type``: "I" (sequential) or "II".
     """
     check_options(n_permutations, 0, 0.95, correction)
@@ -148,7 +148,7 @@ def shape_regression(
             p = float(permutation_p(f, f_null, alternative="greater"))
             logs = np.log(np.concatenate([[f], f_null]))
             z = float((np.log(f) - logs.mean()) / logs.std(ddof=1))
-        rows.append({"term": name, "df": df_t, "ss": ss, "ms": ss / df_t, "r2": ss / tss, "f": f, "z": z, "p": p})
+        rows.append({"term": name, "df": df_t, "ss": ss, "ms": ss / df_t, "r2": ss / tss, "F": f, "Z": z, "p": p})
     df = pd.DataFrame(rows)
     df["p_corr"] = correct_p(df["p"].to_numpy(), correction)
     df["df_resid"], df["rss"], df["n"] = df_resid, rss, n
