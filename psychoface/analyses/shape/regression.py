@@ -18,8 +18,8 @@ linear model (Goodall, 1991; Collyer, Sekora & Adams, 2015). For each term:
 
 Every permuted statistic is computed from the orthonormal bases of the models: with Q_t spanning what term
 t adds to its reduced model and Q the full model, SS_t* = ||Q_t^T P E||^2 and RSS* = ||E||^2 - ||Q^T P E||^2
-for the reduced model's residuals E and the permutation P, a product with n x (columns) numbers per
-permutation instead of two least-squares fits.
+for the reduced model's residuals E and the permutation P; Q^T P E of every term follows from one product
+Q[perm^-1]^T Y per permutation (:func:`rrpp_nulls`), instead of two least-squares fits per term.
 """
 
 from __future__ import annotations
@@ -85,20 +85,36 @@ def _term_bases(blocks: list[np.ndarray], n: int, ss_type: str):
     return out, full
 
 
-def rrpp_null(Y: np.ndarray, Qr: np.ndarray, Qt: np.ndarray, Q: np.ndarray, perms: np.ndarray) -> np.ndarray:
-    """(N, 2) permuted (SS of the term, RSS of the full model) for the permutations ``perms`` (N, n):
-    Y* = fitted(reduced) + E[perm] (module docstring)."""
-    E = Y - Qr @ (Qr.T @ Y)
-    ee = float((E * E).sum())
-    out = np.empty((len(perms), 2))
+def rrpp_nulls(Y: np.ndarray, bases, Q: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """(N, terms, 2) permuted (SS of the term, RSS of the full model) for every term's (reduced basis, added
+    basis) in ``bases`` and the permutations ``perms`` (N, n): Y* = fitted(reduced) + E[perm] per term.
+
+    With every basis expressed in the full basis Q (Q_r = Q R, Q_t = Q T) and A = Q[perm^-1]^T Y,
+    B = Q[perm^-1]^T Q, the full model's fit to the permuted residuals is Q^T E[perm] = A - B R (Q_r^T Y):
+    one (q x n)(n x d) product per permutation, shared by all terms."""
+    q = Q.shape[1]
+    terms = []
+    for Qr, Qt in bases:
+        E = Y - Qr @ (Qr.T @ Y)
+        terms.append((Q.T @ Qr, Q.T @ Qt, Qr.T @ Y, float((E * E).sum())))
+    out = np.empty((len(perms), len(bases), 2))
+    inverse = np.argsort(perms, axis=1)
     for start in range(0, len(perms), _CHUNK):
-        p = perms[start:start + _CHUNK]
-        Ep = E[p]                                                  # (b, n, d)
-        ss = (np.einsum("nq,bnd->bqd", Qt, Ep) ** 2).sum(axis=(1, 2))
-        full = (np.einsum("nq,bnd->bqd", Q, Ep) ** 2).sum(axis=(1, 2))
-        out[start:start + len(p), 0] = ss
-        out[start:start + len(p), 1] = ee - full
+        inv = inverse[start:start + _CHUNK]
+        b = len(inv)
+        Qp = Q[inv]                                                        # (b, n, q): rows of Q at perm^-1
+        A = (Qp.transpose(0, 2, 1).reshape(b * q, -1) @ Y).reshape(b, q, -1)
+        B = Qp.transpose(0, 2, 1) @ Q                                      # (b, q, q)
+        for t, (R, T, C, ee) in enumerate(terms):
+            F = A - B @ (R @ C)                                            # Q^T E[perm]: (b, q, d)
+            out[start:start + b, t, 0] = ((T.T @ F) ** 2).sum(axis=(1, 2))
+            out[start:start + b, t, 1] = ee - (F**2).sum(axis=(1, 2))
     return out
+
+
+def rrpp_null(Y: np.ndarray, Qr: np.ndarray, Qt: np.ndarray, Q: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """(N, 2) permuted (SS of the term, RSS of the full model) of one term (:func:`rrpp_nulls`)."""
+    return rrpp_nulls(Y, [(Qr, Qt)], Q, perms)[:, 0]
 
 
 def shape_regression(
@@ -136,14 +152,15 @@ def shape_regression(
     rss = float((Y**2).sum() - ((Q.T @ Y) ** 2).sum())
     rng = np.random.default_rng(seed)
     perms = permutations(rng, n_permutations, n) if n_permutations else None
+    nulls = rrpp_nulls(Y, bases, Q, perms) if perms is not None else None
     rows = []
-    for name, (Qr, Qt) in zip(names, bases):
+    for t, (name, (Qr, Qt)) in enumerate(zip(names, bases)):
         df_t = Qt.shape[1]
         ss = float(((Qt.T @ Y) ** 2).sum())
         f = (ss / df_t) / (rss / df_resid)
         p = z = np.nan
-        if perms is not None:
-            null = rrpp_null(Y, Qr, Qt, Q, perms)
+        if nulls is not None:
+            null = nulls[:, t]
             f_null = (null[:, 0] / df_t) / (null[:, 1] / df_resid)
             p = float(permutation_p(f, f_null, alternative="greater"))
             logs = np.log(np.concatenate([[f], f_null]))
