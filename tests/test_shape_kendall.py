@@ -105,3 +105,15 @@ def test_bad_configurations():
         K.preshapes(np.zeros((2, 2, 2)))
     with pytest.raises(PsychofaceError, match="2 faces with landmarks; shape analyses need at least 3"):
         K.fit_shapes(_faces(n=2), ["a", "b"])
+
+
+def test_geomstats_import_leaves_warnings_and_logging_alone():
+    import logging
+    import subprocess
+    import sys
+
+    code = ("import logging, warnings; warnings.simplefilter('error', ImportWarning); "
+            "from psychoface.analyses.shape.kendall import geomstats_spaces, _learning; "
+            "geomstats_spaces(5); _learning(); r = logging.getLogger(); print(r.level, len(r.handlers))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(logging.WARNING), "0"]

@@ -89,7 +89,8 @@ def group_differences(
 ) -> pd.DataFrame:
     """Distance between the mean shapes of every pair of groups, with permuted labels (module docstring).
 
-    Columns: group_a, group_b, n_a, n_b, distance (Kendall rho, radians), procrustes_distance, p, p_corr.
+    Columns: group_a, group_b, n_a, n_b, distance (Kendall rho, radians), procrustes_distance, p, and p_corr
+    (Holm across the pairs) when there are more than two groups.
     """
     check_options(n_permutations, 0, 0.95, correction)
     lab, levels = _labels(fit, labels)
@@ -124,7 +125,8 @@ def group_differences(
     df = pd.DataFrame(rows)
     if len(pairs) == 1:  # one test: nothing to correct
         correction = "none"
-    df["p_corr"] = correct_p(df["p"].to_numpy(), correction)
+    else:
+        df["p_corr"] = correct_p(df["p"].to_numpy(), correction)
     df.attrs["psychoface"] = {
         "analysis": DIFFERENCE, "seed": seed, "ci_level": None, "ci_method": None, "p_method": P_METHOD,
         "correction": correction, "correction_label": correction_label(correction), "family": "pairs of groups",

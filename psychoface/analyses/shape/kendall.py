@@ -21,7 +21,9 @@ resamples; tests/test_shape_kendall.py checks each against geomstats.
 
 from __future__ import annotations
 
+import logging
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,12 +42,27 @@ MIN_FACES = 3
 _MAX_ITER = 200
 
 
+@contextmanager
+def _quiet_geomstats():
+    """Import geomstats without its side effects on the caller: its ImportWarning and DeprecationWarnings
+    are silenced here only, and the root logger it reconfigures on import (level INFO, a handler) is put
+    back as it was."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ImportWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+
+
 def geomstats_spaces(k: int):
     """geomstats' pre-shape space of ``k`` planar landmarks with the rotation action, and its quotient (the
-    Kendall shape space); geomstats' ImportWarning is silenced here only."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ImportWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
+    Kendall shape space)."""
+    with _quiet_geomstats():
         from geomstats.geometry.pre_shape import PreShapeSpace
     space = PreShapeSpace(k, 2)
     space.equip_with_group_action("rotations")
@@ -54,9 +71,7 @@ def geomstats_spaces(k: int):
 
 
 def _learning():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ImportWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with _quiet_geomstats():
         from geomstats.learning.frechet_mean import FrechetMean
         from geomstats.learning.pca import TangentPCA
     return FrechetMean, TangentPCA
