@@ -5,7 +5,7 @@ Data: the exact dlib-order landmarks of 1,000 synthetic demo faces (psychoface.d
 attributes (their true scores plus N(0, 10^2) noise) and two groups (dominant above / below its median).
 
 psychoface (timed in full): ``fit_shapes`` (geomstats pre-shapes and FrechetMean(adaptive), closed-form
-alignment and log map), geomstats ``TangentPCA``, ``averageness`` (10,000 permutations, 5,000 bootstrap
+alignment and log map), ``tangent_pca`` (one economy-size SVD), ``averageness`` (10,000 permutations, 5,000 bootstrap
 resamples each re-estimating the mean shape), ``shape_regression`` (4 terms, RRPP, 10,000 permutations),
 ``group_differences`` (10,000 label permutations, both means re-estimated), ``dimorphism`` (10,000
 permutations, 5,000 resamples re-estimating both means), ``symmetry`` (10,000 sign flips) with the asymmetry
@@ -13,8 +13,8 @@ correlations (10,000 permutations, 5,000 resamples), and the shape RDM with a 10
 test against the combined rating RDM (no RSA bootstrap: that is the RSA benchmark's subject).
 
 geomstats baseline (the geometric steps written with geomstats 2.8's calls; the statistics around them are
-the same numpy in both): the log map (``metric.log``) and the asymmetry distances (``metric.dist``) timed
-in full; per bootstrap resample or permutation a ``FrechetMean(method="adaptive")`` fit of the resampled
+the same numpy in both): the log map (``metric.log``), ``TangentPCA`` and the asymmetry distances
+(``metric.dist``) timed in full; per bootstrap resample or permutation a ``FrechetMean(method="adaptive")`` fit of the resampled
 faces (epsilon 1e-8, as psychoface's resample tolerance) plus ``metric.dist`` to it, timed on a few and
 extrapolated linearly; the pairwise distances with ``metric.dist`` over all pairs of 100 faces, extrapolated
 to 1,000 by the number of pairs; RRPP has no geomstats counterpart, so its baseline is two least-squares
@@ -142,6 +142,9 @@ def geomstats_run(fit, ratings, labels, n_perm: int, n_boot: int, reps: int) -> 
         note[name] = f"extrapolated from {reps} {what}"
 
     t0 = time.perf_counter()
+    kendall.geomstats_tangent_pca(P, fit.mean)
+    t["tangent PCA"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     logs = quotient.metric.log(P, fit.mean)
     t["log map"] = time.perf_counter() - t0
     note["log map"] = f"max |difference| {np.abs(logs - fit.tangent).max():.1e}"
@@ -231,6 +234,7 @@ def main() -> None:
     steps = psychoface_steps(kept["fit"], args.bootstrap)
     rows = [
         (f"log map ({args.faces:,} faces)", steps["log map"], base["log map"]),
+        ("tangent PCA", ours["tangent PCA"], base["tangent PCA"]),
         (f"mean re-estimated in {args.bootstrap:,} resamples", steps["bootstrap means"],
          base["averageness bootstrap (mean per resample)"]),
         (f"group means in {args.permutations:,} permutations", ours["group difference"],

@@ -91,6 +91,11 @@ def test_fit_shapes_and_tangent_pca():
     np.testing.assert_allclose(fit.rho, np.sqrt((fit.tangent ** 2).sum(axis=(1, 2))), atol=1e-10)
     np.testing.assert_allclose(fit.procrustes_distance, 2 * np.sin(fit.rho / 2))
     pca = K.tangent_pca(fit.preshapes, fit.mean)
+    reference = K.geomstats_tangent_pca(fit.preshapes, fit.mean)
+    np.testing.assert_allclose(pca.explained_variance_, reference.explained_variance_, rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(pca.explained_variance_ratio_, reference.explained_variance_ratio_, atol=1e-10)
+    for mine, theirs in zip(pca.components_[:5], reference.components_[:5]):  # up to sign
+        assert min(np.abs(mine - theirs).max(), np.abs(mine + theirs).max()) < 1e-6
     assert pca.explained_variance_ratio_.sum() == pytest.approx(1.0, abs=1e-8)
     # the variance of the tangent coordinates is the sum of the explained variances (16 = 2k - 4 dimensions)
     total = fit.tangent_matrix.var(axis=0, ddof=1).sum()

@@ -10,7 +10,8 @@ The mirror image of a configuration is its reflection (x -> -x) with the left an
   image (exactly symmetric); asymmetric component: the configuration's log map at its symmetric component.
 - directional asymmetry: the mean over faces of the asymmetric parts (t - t') / 2 of the tangent
   coordinates t of the faces and t' of their mirror images at the symmetric mean shape (the Fréchet mean of
-  all faces and their mirror images, by the Karcher iteration of :func:`.kendall.batched_means`); tested with p = (b + 1)/(N + 1) by randomly swapping each face with
+  all faces and their mirror images, by the Karcher iteration of :func:`.kendall.batched_means`); tested
+  with p = (b + 1)/(N + 1) by randomly swapping each face with
   its mirror image (sign flips of its asymmetric part), which is exact when faces and mirror images are
   exchangeable. Fluctuating asymmetry of a face: the norm of its asymmetric part minus the directional
   asymmetry.
