@@ -170,15 +170,18 @@ def build(config, *, attributes=None, covariates=(), predictors=None, ss_type: s
 def _shape_rsa(config, ratings, fit, attributes, layers):
     """Layer and rating RDMs against the face-shape RDM, and partial RSA of layers and ratings given shape."""
     from psychoface.analyses import rsa as rsa_mod
-    from psychoface.analyses.rdm import align, layer_rdm
+    from psychoface.analyses.rdm import align, layer_rdm, rating_rdm
     from psychoface.analyses.shape.rdm import shape_rdm
     from psychoface.features.store import load_features
 
     store = workflows.open_store(config)
     names = workflows.store_layers(store, layers)
     in_store = set(store.stimulus_ids)
-    rating_rdms, means = workflows.rating_rdms_for(config, ratings, [i for i in fit.ids if i in in_store],
-                                                   attributes, False)
+    means = workflows.aligned_means(ratings, [i for i in fit.ids if i in in_store], attributes).dropna(how="any")
+    if len(means) < 3:
+        raise PsychofaceError(f"{len(means)} faces have landmarks, features in {store.path} and every rating; "
+                              "the face-shape RSA needs at least 3: extract the features of these images")
+    rating_rdms = {a: rating_rdm(means, a) for a in means.columns}
     ids = list(means.index)
     shape = shape_rdm(fit).reindex(ids)
     layer_rdms = {}

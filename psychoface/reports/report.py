@@ -5,7 +5,8 @@ complete, runs each ``[[analysis]]`` in order and writes ``reports/NAME/``: a se
 ``report.html`` (figures embedded), ``report.docx``, every table as Markdown, LaTeX, HTML, Word and CSV
 (``tables/NN_<kind>/``, numbered as in the report), the figures as PNG (300 dpi) and PDF
 (``figures/NN_<kind>_...``, named after their section so that no section overwrites another's), and
-``provenance.json`` (the analysis file, every parameter and seed, library versions and hashes of the inputs).
+``provenance.json`` (the analysis file, every parameter and seed, library versions and hashes of the inputs),
+and ``report.tex`` with ``references.bib`` beside it (the method section cites by key).
 
 An analysis file::
 
@@ -210,11 +211,12 @@ def run_analysis_file(path: str | Path, *, out: str | Path | None = None, study_
     say("writing report.html and report.docx")
     write_html(out / "report.html", spec.title, sections, params)
     write_docx(out / "report.docx", spec.title, sections, params)
+    write_latex(out / "report.tex", spec.title, sections, params)
     provenance = {
         "analysis_file": {"path": str(spec.path), "sha256": hashlib.sha256(spec.text.encode()).hexdigest(),
                           "text": spec.text},
         "study": config.to_dict(),
-        "inputs": {"ratings": {"path": str(config.ratings_path), "sha256": sha256_file(config.ratings_path)},
+        "inputs": {"ratings": [{"path": str(f), "sha256": sha256_file(f)} for f in config.ratings_source.paths],
                    "images": store.manifest.get("stimuli")},
         "store": {k: store.manifest.get(k) for k in ("model", "weights", "preprocessing", "layers", "seed")},
         "analyses": params["analyses"],
@@ -353,6 +355,38 @@ def write_html(path: Path, title: str, sections: list[Section], params: dict) ->
         seed=params.get("seed"),
     )
     atomic_write_text(path, html)
+    return path
+
+
+# -- LaTeX -------------------------------------------------------------------------------------------
+def write_latex(path: Path, title: str, sections: list[Section], params: dict) -> Path:
+    """The report as LaTeX for the apa7 class with biblatex-apa: the method section cites by key
+    (``\\citep{holm1979}``), ``references.bib`` beside it holds every work cited (those cited as text in
+    table notes and sentences through ``\\nocite``), tables as :meth:`ApaTable.to_latex`, figures from
+    ``figures/`` as PDF. Compile with ``pdflatex``, ``biber``, ``pdflatex``."""
+    from psychoface.reports.apa import latex_escape
+    from psychoface.reports.methods import methods_latex
+    from psychoface.reports.references import write_bib
+    from psychoface.reports.tables import LATEX_PREAMBLE
+
+    paragraphs, keys = methods_latex(params, _cited_texts(sections))
+    write_bib(path.parent / "references.bib", keys)
+    lines = ["\\documentclass[stu,12pt]{apa7}", LATEX_PREAMBLE, "\\usepackage{graphicx}",
+             "\\usepackage[style=apa,backend=biber,natbib=true]{biblatex}", "\\addbibresource{references.bib}",
+             f"\\title{{{latex_escape(title)}}}", "\\begin{document}", "\\maketitle", "\\section{Method}",
+             *[p + "\n" for p in paragraphs], "\\section{Results}"]
+    for section in sections:
+        lines.append(f"\\subsection{{{latex_escape(section.title)}}}")
+        if section.sentences:
+            lines.append(" ".join(t.render("latex") for t in section.sentences) + "\n")
+        lines += [table.to_latex() for table in section.tables]
+        for fig in section.figures:
+            note = f"\\par\\smallskip{{\\small\\textit{{Note.}} {fig.note.render('latex')}}}" if fig.note else ""
+            lines += ["\\begin{figure}[htbp]", f"\\caption{{{latex_escape(fig.title)}}}",
+                      f"\\includegraphics[width=\\linewidth]{{{os.path.relpath(fig.pdf, path.parent)}}}{note}",
+                      "\\end{figure}"]
+    lines += [f"\\nocite{{{','.join(keys)}}}" if keys else "", "\\printbibliography", "\\end{document}", ""]
+    atomic_write_text(path, "\n".join(lines))
     return path
 
 

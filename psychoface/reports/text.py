@@ -30,7 +30,6 @@ import math
 import re
 from typing import Mapping
 
-from psychoface.analyses.inference import CORRECTIONS
 from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import (
     EN_DASH,
@@ -97,6 +96,8 @@ def method_text(value) -> str | None:
 def correction_of(attrs: Mapping) -> tuple[str | None, str | None]:
     """(key, label) of the correction: ``("holm", "Holm")``; ``(None, "max-T (family-wise)")`` for a
     method psychoface's corrections do not name; ``(None, None)`` for none."""
+    from psychoface.analyses.inference import CORRECTIONS  # scipy and statsmodels: not at CLI start-up
+
     value = attrs.get("correction")
     if value is None or str(value).strip().lower() in ("", "none"):
         return None, None
