@@ -62,10 +62,12 @@ def _attrs(df, **extra):
     return df
 
 
-def build(config, *, attributes=None, covariates=(), predictors=None, ss_type: str = "I", groups=None,
-          group_threshold=None, symmetry: bool = True, pairs=None, template=None, layers=(), components: int = 3,
-          figures_dir=None, figure_prefix: str = "", progress=None) -> Section:
-    """Every shape analysis of the study's landmarks (module docstring)."""
+def study(config, *, attributes=None, covariates=(), predictors=None, ss_type: str = "I", groups=None,
+          group_threshold=None, symmetry: bool = True, pairs=None, template=None, layers=()) -> dict:
+    """Every shape analysis of the study's landmarks (module docstring), as a dict: ``tables`` (name ->
+    (title, result DataFrame), in report order), ``faces`` (per-face scores), ``pca`` (variance per
+    component) and what the figures draw (``fit``, ``landmarks``, ``means``, ``pca_fit``, ``group_means``,
+    ``threshold``, ``change``: (term, displacement per SD))."""
     from psychoface.analyses.shape import kendall
     from psychoface.analyses.shape.averageness import averageness, distinctiveness
     from psychoface.analyses.shape.correlation import correlate_scores
@@ -85,17 +87,12 @@ def build(config, *, attributes=None, covariates=(), predictors=None, ss_type: s
                    seed=config.seed)
     common_attrs = dict(landmark_source=landmarks.source, template=landmarks.template, n_landmarks=landmarks.k,
                         n_faces=len(ids), faces_without_ratings=unrated)
+    out = {"fit": fit, "landmarks": landmarks, "means": means, "tables": {}}
+    tables = out["tables"]
     faces = distinctiveness(fit)
-    tables, described, data, figures = [], [], {}, []
-
-    def add(df, title, key):
-        _attrs(df, **common_attrs)
-        tables.append(result_table(df, title=title))
-        described.append((df, len(tables) - 1))
-        data[key] = df
 
     avg = averageness(fit, means, covariates=cov, n_bootstrap=config.n_bootstrap, **setting)
-    add(avg, "Distinctiveness of face shape and the ratings", "shape_averageness")
+    tables["shape_averageness"] = ("Distinctiveness of face shape and the ratings", avg)
 
     names = list(predictors) if predictors else analysed
     unknown = [p for p in names if p not in ratings.means.columns]
@@ -106,7 +103,9 @@ def build(config, *, attributes=None, covariates=(), predictors=None, ss_type: s
     complete = pred.notna().all(axis=1).to_numpy()
     reg = shape_regression(fit.tangent_matrix[complete], pred[complete], ss_type=ss_type,
                            n_permutations=config.n_permutations, correction=config.correction, seed=config.seed)
-    add(_attrs(reg, rated=names), "Face shape regressed on the ratings", "shape_regression")
+    tables["shape_regression"] = ("Face shape regressed on the ratings", _attrs(reg, rated=names))
+    top = reg.loc[reg["r2"].idxmax(), "term"]
+    out["change"] = (top, shape_change(fit.tangent_matrix[complete], pred[complete], top))
 
     if symmetry:
         asym_faces, directional = symmetry_test(fit, landmarks.mirror, n_permutations=config.n_permutations,
@@ -114,53 +113,74 @@ def build(config, *, attributes=None, covariates=(), predictors=None, ss_type: s
         faces = faces.merge(asym_faces, on="stimulus")
         asym = correlate_scores(asym_faces["asymmetry"].to_numpy(), means, covariates=cov,
                                 n_bootstrap=config.n_bootstrap, **setting)
-        add(_attrs(asym, **{**avg.attrs["psychoface"], "analysis": words.ASYMMETRY,
-                            "ci_method": "percentile bootstrap over faces",
-                            "score": "asymmetry: Kendall distance to the relabelled mirror image"}),
-            "Asymmetry of face shape and the ratings", "shape_asymmetry")
-        add(directional, "Directional asymmetry of face shape", "shape_directional_asymmetry")
+        tables["shape_asymmetry"] = ("Asymmetry of face shape and the ratings", _attrs(
+            asym, **{**avg.attrs["psychoface"], "analysis": words.ASYMMETRY,
+                     "ci_method": "percentile bootstrap over faces",
+                     "score": "asymmetry: Kendall distance to the relabelled mirror image"}))
+        tables["shape_directional_asymmetry"] = ("Directional asymmetry of face shape", directional)
 
     if groups:
         labels, cut = _groups(ratings, ids, groups, group_threshold)
         diff = group_differences(fit, labels, n_permutations=config.n_permutations, correction=config.correction,
                                  seed=config.seed)
-        add(_attrs(diff, grouping=groups, threshold=cut), f"Mean face shapes of high and low {groups} faces",
-            "shape_groups")
+        tables["shape_groups"] = (f"Mean face shapes of high and low {groups} faces",
+                                  _attrs(diff, grouping=groups, threshold=cut))
         order = (f"low {groups}", f"high {groups}")
         dim, score = dimorphism(fit, labels, means, groups=order, covariates=cov, n_bootstrap=config.n_bootstrap,
                                 **setting)
-        add(dim, f"Position between the low and high {groups} mean shapes and the ratings", "shape_dimorphism")
+        tables["shape_dimorphism"] = (f"Position between the low and high {groups} mean shapes and the ratings", dim)
         faces[f"dimorphism_{groups}"] = score
-        means_by_group = group_means(fit, labels)
-        figures += figure(figs.group_means_overlay(means_by_group, landmarks.template, magnify=3.0), figures_dir,
-                          f"{figure_prefix}shape_groups", f"Mean Face Shapes of Low and High {groups.title()} Faces",
-                          Text(f"Fréchet mean shapes of the faces rated above and at or below {cut:.1f} on {groups}; "
-                               "differences from their midpoint magnified three times."))
+        out["group_means"], out["threshold"] = group_means(fit, labels), cut
 
     if layers:
         rsa_table, partial = _shape_rsa(config, ratings, fit, analysed, list(layers))
-        add(_attrs(rsa_table, **common_attrs), "Layer and rating RDMs against the face-shape RDM", "shape_rsa")
-        tables.append(result_table(partial, title="Partial RSA controlling for face shape"))
-        described.append((partial, len(tables) - 1))
-        data["shape_partial_rsa"] = partial
+        tables["shape_rsa"] = ("Layer and rating RDMs against the face-shape RDM", rsa_table)
+        tables["shape_partial_rsa"] = ("Partial RSA controlling for face shape", partial)
 
+    for name, (_, df) in tables.items():
+        if name != "shape_partial_rsa":
+            _attrs(df, **common_attrs)
     pca = kendall.tangent_pca(fit.preshapes, fit.mean)
-    variance = pd.DataFrame({"component": np.arange(1, len(pca.explained_variance_) + 1),
-                             "variance": pca.explained_variance_, "proportion": pca.explained_variance_ratio_})
-    data["shape_pca"], data["shape_faces"] = variance, faces
+    out["pca_fit"] = pca
+    out["pca"] = pd.DataFrame({"component": np.arange(1, len(pca.explained_variance_) + 1),
+                               "variance": pca.explained_variance_, "proportion": pca.explained_variance_ratio_})
+    out["faces"] = faces
+    return out
+
+
+def build(config, *, components: int = 3, figures_dir=None, figure_prefix: str = "", progress=None,
+          **options) -> Section:
+    """The shape section: :func:`study`'s tables, their words, and the figures (mean shape with its principal
+    warps, distinctiveness against the ratings, group means overlaid, the shape change along the predictor
+    that explains the most shape variation)."""
+    res = study(config, **options)
+    fit, landmarks, template = res["fit"], res["landmarks"], res["landmarks"].template
+    tables, described, data, figures = [], [], {}, []
+    for name, (title, df) in res["tables"].items():
+        tables.append(result_table(df, title=title))
+        described.append((df, len(tables) - 1))
+        data[name] = df
+    data["shape_pca"], data["shape_faces"] = res["pca"], res["faces"]
+    if "group_means" in res:
+        groups = options["groups"]
+        figures += figure(figs.group_means_overlay(res["group_means"], template, magnify=3.0), figures_dir,
+                          f"{figure_prefix}shape_groups", f"Mean Face Shapes of Low and High {groups.title()} Faces",
+                          Text(f"Fréchet mean shapes of the faces rated above and at or below {res['threshold']:.1f} "
+                               f"on {groups}; differences from their midpoint magnified three times."))
+    pca = res["pca_fit"]
     figures += figure(figs.mean_shape_warps(fit.mean, pca.components_, pca.explained_variance_,
-                                            pca.explained_variance_ratio_, landmarks.template, components),
+                                            pca.explained_variance_ratio_, template, components),
                       figures_dir, f"{figure_prefix}shape_mean", "Mean Face Shape and Its Principal Warps",
-                      Text(f"Fréchet mean shape of {len(ids):,} faces (grey) and the shapes 2 SD either way along "
-                           "each principal component of the tangent coordinates; percentages: shape variance "
+                      Text(f"Fréchet mean shape of {len(fit.ids):,} faces (grey) and the shapes 2 SD either way "
+                           "along each principal component of the tangent coordinates; percentages: shape variance "
                            "explained."))
-    figures += figure(figs.distinctiveness_scatter(fit.rho, means, avg), figures_dir,
-                      f"{figure_prefix}shape_distinctiveness", "Distinctiveness of Face Shape and the Ratings",
+    figures += figure(figs.distinctiveness_scatter(fit.rho, res["means"], res["tables"]["shape_averageness"][1]),
+                      figures_dir, f"{figure_prefix}shape_distinctiveness",
+                      "Distinctiveness of Face Shape and the Ratings",
                       Text("Each face's Kendall distance from the mean shape against its mean rating, with the "
                            "least-squares line; the attributes with the largest |r|."))
-    top = reg.loc[reg["r2"].idxmax(), "term"]
-    change = shape_change(fit.tangent_matrix[complete], pred[complete], top)
-    figures += figure(figs.shape_change_arrows(fit.mean, change, landmarks.template, top), figures_dir,
+    top, change = res["change"]
+    figures += figure(figs.shape_change_arrows(fit.mean, change, template, top), figures_dir,
                       f"{figure_prefix}shape_change", f"Shape Change With Mean {top.title()} Ratings",
                       Text(f"Landmark displacements from the mean shape over 2 SD of mean {top} ratings, from the "
                            "regression with every term (tangent coordinates)."))
