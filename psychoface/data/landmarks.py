@@ -473,6 +473,7 @@ def load_landmarks(
             ids, coords = _read_files(files)
         elif path.suffix.lower() in TABLE_EXTENSIONS:
             ids, coords = read_landmark_table(path)
+            where = _with_detector(path)
         elif path.suffix.lower() in LANDMARK_EXTENSIONS:
             arr = read_tem(path) if path.suffix.lower() == ".tem" else read_pts(path)
             ids, coords = [path.stem], arr[None]
@@ -488,6 +489,17 @@ def load_landmarks(
     if stimuli is not None:
         landmarks = _match_images(landmarks, stimuli, require_all)
     return landmarks
+
+
+def _with_detector(path: Path) -> str:
+    """The path, followed by the detector named in a ``detector`` column (written by `psychoface landmarks`)."""
+    try:
+        head = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", nrows=1)
+    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        return str(path)
+    if "detector" in head.columns and len(head):
+        return f"{path} (detected: {head['detector'].iloc[0]})"
+    return str(path)
 
 
 def _match_images(landmarks: Landmarks, stimuli: Sequence[Stimulus], require_all: bool = True) -> Landmarks:

@@ -3,6 +3,7 @@ how its new table columns render."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping
 
 from psychoface.reports import text
@@ -163,8 +164,9 @@ def methods(attrs: Mapping, cites, written: set) -> list[Text]:
     analysis = str(attrs.get("analysis"))
     if "shape: space" not in written:
         written.add("shape: space")
-        source = attrs.get("landmark_source") or "landmark files"
-        detected = "dlib" in str(source)
+        source = str(attrs.get("landmark_source") or "landmark files")
+        detected = "detected: dlib" in source
+        source = Path(source.split(" (detected")[0]).name or source
         k, template = attrs.get("n_landmarks"), attrs.get("template")
         where = (f"detected with dlib's HOG face detector {cites.paren('dalal2005', 'king2009')} and 68-point "
                  f"shape predictor {cites.paren('kazemi2014')}, trained on the iBUG 300-W faces "
