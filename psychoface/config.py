@@ -54,7 +54,7 @@ ratings = "{ratings}"
 # Optional: facial landmarks for the shape analyses: a CSV (long: stimulus, point, x, y; or wide:
 # stimulus, x0, y0, x1, y1, ...) or a folder of webmorph .tem / iBUG .pts files named like the
 # images. Left out: .tem / .pts files beside the images. `psychoface landmarks` detects them.
-# landmarks = "landmarks.csv"
+{landmarks_line}
 
 # The network: any torchvision classification model (`psychoface layers --model NAME` lists
 # its layers). weights: "DEFAULT" (torchvision's pretrained weights, cached in $TORCH_HOME),
@@ -315,6 +315,8 @@ def render_template(**values) -> str:
     fields["images"] = fields["images"] or "images"
     fields["ratings"] = fields["ratings"] or "ratings.csv"
     fields["layers"] = "[" + ", ".join(f'"{layer}"' for layer in fields["layers"]) + "]"
+    fields["landmarks_line"] = (f'landmarks = "{fields["landmarks"]}"' if fields.get("landmarks")
+                                else '# landmarks = "landmarks.csv"')
     return TEMPLATE.format(**fields)
 
 

@@ -144,9 +144,14 @@ def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> Stud
                 raise PsychofaceError(f"{spec.path}: [study] synthetic: {exc}") from None
         keys = ratings_keys_of(study_dir)  # ratings.csv, or per-rater files with their pooling keys
         values.update(keys, images=str(study_dir / "images"), ratings=str(study_dir / keys["ratings"]))
+        has_landmarks = (study_dir / "landmarks.csv").is_file()
+        if has_landmarks:
+            values["landmarks"] = str(study_dir / "landmarks.csv")
         if not (study_dir / CONFIG_NAME).exists():
             local = dict(values, images="images", ratings=keys["ratings"],
                          store=os.path.relpath(values["store"], study_dir))
+            if has_landmarks:
+                local["landmarks"] = "landmarks.csv"
             extra = "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items() if k != "ratings")
             atomic_write_text(study_dir / CONFIG_NAME, render_template(**local) + extra)
     toml_lines = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
