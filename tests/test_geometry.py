@@ -17,7 +17,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from statsmodels.stats.multitest import multipletests
 
 from psychoface.analyses.geometry import attributes, maps, procrustes, riemannian, sphere
-from psychoface.analyses.geometry.span import span_coordinates
+from psychoface.analyses.geometry.span import permutation_blocks, span_coordinates
 from psychoface.analyses.predict import DEFAULT_ALPHAS
 from psychoface.errors import PsychofaceError
 
@@ -151,11 +151,12 @@ def test_bootstrap_reestimates_the_mean():
 def test_permutation_p_equals_a_plain_loop():
     X, Y = _rated()
     df = sphere.distinctiveness_correlations({"a": X}, Y[["typical"]], n_permutations=199, n_bootstrap=0, seed=3)
-    perm_rng = np.random.default_rng(np.random.SeedSequence(3).spawn(2)[0])
+    perms = np.vstack(list(permutation_blocks(np.random.SeedSequence(3).spawn(2)[0], 60, 199, 600)))
+    assert len(perms) == 199 and (np.sort(perms, axis=1) == np.arange(60)).all()
     d = sphere.distinctiveness(X, _ids(60))["distinctiveness"].to_numpy()
     y = Y["typical"].to_numpy()
     r = pearsonr(d, y)[0]
-    null = [pearsonr(d, y[perm_rng.permutation(60)])[0] for _ in range(199)]
+    null = [pearsonr(d, y[perm])[0] for perm in perms]
     assert df.loc[0, "p"] == pytest.approx((np.sum(np.abs(null) >= abs(r) - 1e-12) + 1) / 200)
 
 
@@ -319,10 +320,9 @@ def test_riemannian_null_equals_recomputation(metric, scale):
     df = riemannian.riemannian_rsa({"x": X, "y": Y, "w": W}, _ids(14), metric=metric, scale=scale,
                                    shrinkage=0.1, n_permutations=30, seed=4)
     dist = riemannian.affine_invariant_distance if metric == "affine" else riemannian.log_euclidean_distance
-    rng = np.random.default_rng(4)
     B, _ = riemannian.second_moment(Y, _ids(14), shrinkage=0.1)
-    null = [dist(riemannian.second_moment(X[rng.permutation(14)], _ids(14), shrinkage=0.1)[0], B, scale)
-            for _ in range(30)]
+    null = [dist(riemannian.second_moment(X[perm], _ids(14), shrinkage=0.1)[0], B, scale)
+            for perm in np.vstack(list(permutation_blocks(4, 14, 30)))]
     row = df.iloc[0]
     assert row["p"] == pytest.approx((np.sum(np.array(null) <= row["distance"] + 1e-12) + 1) / 31)
     assert row["z"] == pytest.approx((row["distance"] - np.mean(null)) / np.std(null, ddof=1))
@@ -376,8 +376,7 @@ def test_shape_distances_permutation_and_max_statistic():
     X1, X2 = rng.normal(size=(n, 6)), rng.normal(size=(n, 8))
     Y = pd.DataFrame(X1[:, :3] + 0.3 * rng.normal(size=(n, 3)), index=_ids(n), columns=list("abc"))
     df = procrustes.shape_distances({"l1": X1, "l2": X2}, Y, _ids(n), n_permutations=99, seed=3)
-    rng = np.random.default_rng(3)
-    perms = [rng.permutation(n) for _ in range(99)]
+    perms = np.vstack(list(permutation_blocks(3, n, 99, 10 * n)))
     V = procrustes.centred_coordinates(Y.to_numpy(), _ids(n))
     nulls = np.array([[procrustes.procrustes_angle(procrustes.centred_coordinates(X, _ids(n)), V[p])
                        for X in (X1, X2)] for p in perms])

@@ -24,6 +24,7 @@ from sklearn.manifold import trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
 from psychoface.analyses.geometry.procrustes import centred_coordinates
+from psychoface.analyses.geometry.span import permutation_blocks
 from psychoface.analyses.inference import correct_p, correction_label, percentile_ci, permutation_p
 from psychoface.analyses.predict import check_ratings
 from psychoface.errors import PsychofaceError
@@ -110,7 +111,8 @@ def map_scores(
     attribute: ``map, attribute, n, r, ci_low, ci_high, p, p_corr``.
     """
     ids, names, ratings = check_ratings(Y, attributes)
-    fold_rng, perm_rng, boot_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    fold_ss, perm_ss, boot_ss = np.random.SeedSequence(seed).spawn(3)
+    fold_rng, boot_rng = np.random.default_rng(fold_ss), np.random.default_rng(boot_ss)
     rows = []
     for j, attribute in enumerate(names):
         ok = np.flatnonzero(~np.isnan(ratings[:, j]))
@@ -125,7 +127,6 @@ def map_scores(
             raise PsychofaceError(f"attribute {attribute!r}: every rating is {y[0]:g}; leave it out")
         fold = np.empty(n, dtype=int)
         fold[fold_rng.permutation(n)] = np.arange(n) % folds
-        perms = np.array([perm_rng.permutation(n) for _ in range(n_permutations)]).reshape(n_permutations, n)
         idx = (boot_rng.random((n_bootstrap, n)) * n).astype(np.intp)
         for name, coords in maps.items():
             coords = np.asarray(coords, dtype=float)
@@ -136,8 +137,9 @@ def map_scores(
             r = _r(pred[None], y[None])[0]
             p = np.nan
             if n_permutations:
-                Yp = y[perms]  # permutations x n
-                p = float(permutation_p(r, _r((S @ Yp.T).T, Yp), "greater"))
+                null = np.concatenate([_r((S @ y[perms].T).T, y[perms])
+                                       for perms in permutation_blocks(perm_ss, n, n_permutations)])
+                p = float(permutation_p(r, null, "greater"))
             low = high = np.nan
             if n_bootstrap:
                 low, high = percentile_ci(_r(pred[idx], y[idx]), ci_level)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from psychoface.analyses.geometry.span import gram, gram_coordinates
+from psychoface.analyses.geometry.span import gram, gram_coordinates, permutation_blocks
 from psychoface.analyses.inference import permutation_p
 from psychoface.analyses.predict import check_ratings
 from psychoface.errors import PsychofaceError
@@ -80,9 +80,7 @@ def shape_distances(
         raise PsychofaceError(f"{target_name}: {int(keep.sum())} stimuli with every value; need at least 3")
     kept_ids = [i for i, k in zip(ids, keep) if k]
     V = centred_coordinates(T, kept_ids, target_name)
-    rng = np.random.default_rng(seed)
     n = len(kept_ids)
-    perms = np.array([rng.permutation(n) for _ in range(n_permutations)]).reshape(n_permutations, n)
     names, est, nulls = [], [], []
     for layer, X in layers.items():
         if X.shape[0] != len(ids):
@@ -91,7 +89,8 @@ def shape_distances(
         U = centred_coordinates(sub, kept_ids, layer)
         names.append(layer)
         est.append(procrustes_angle(U, V))
-        nulls.append(_null(U, V, perms))
+        nulls.append(np.concatenate([_null(U, V, perms) for perms in permutation_blocks(seed, n, n_permutations)])
+                     if n_permutations else np.empty(0))
     est = np.array(est)
     p = np.full(len(names), np.nan)
     p_corr = np.full(len(names), np.nan)

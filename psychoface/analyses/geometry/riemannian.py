@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import eigh
 
+from psychoface.analyses.geometry.span import permutation_blocks
 from psychoface.analyses.inference import correct_p, correction_label, permutation_p
 from psychoface.analyses.predict import check_finite
 from psychoface.errors import PsychofaceError
@@ -193,8 +194,6 @@ def riemannian_rsa(
     moments = {k: second_moment(X, ids, name=k, shrinkage=shrinkage, chunk_size=chunk_size)
                for k, X in layers.items()}
     Q = helmert_basis(n)
-    rng = np.random.default_rng(seed)
-    perms = np.array([rng.permutation(n) for _ in range(n_permutations)]).reshape(n_permutations, n)
     dist = affine_invariant_distance if metric == "affine" else log_euclidean_distance
     null_fn = _null_affine if metric == "affine" else _null_log_euclidean
     rows = []
@@ -203,7 +202,8 @@ def riemannian_rsa(
         d = dist(SA, SB, scale)
         z = p = np.nan
         if n_permutations:
-            null = null_fn(SA, SB, Q, perms, scale)
+            null = np.concatenate([null_fn(SA, SB, Q, perms, scale)
+                                   for perms in permutation_blocks(seed, n, n_permutations)])
             p = float(permutation_p(d, null, "less"))
             z = float((d - null.mean()) / null.std(ddof=1)) if n_permutations > 1 else np.nan
         rows.append({"layer_a": a, "layer_b": b, "metric": metric, "n": n, "distance": d, "z": z, "p": p,

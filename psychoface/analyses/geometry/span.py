@@ -91,3 +91,16 @@ def _check_duplicates_rows(U, ids, name):
             f"{name}: stimuli {ids[k]!r} and {ids[j]!r} have the same feature direction (duplicate images?); "
             "drop one of them"
         )
+
+
+def permutation_blocks(seed, n: int, n_permutations: int, block_elements: int = 2**22):
+    """Permutations of ``range(n)`` in blocks of rows (m x n), drawn from ``numpy.random.default_rng(seed)``.
+
+    The same seed gives the same permutations for every test of a family, and memory stays flat in the
+    number of permutations (at most ``block_elements`` indices at once).
+    """
+    rng = np.random.default_rng(seed)
+    per = max(1, block_elements // max(n, 1))
+    for start in range(0, n_permutations, per):
+        m = min(per, n_permutations - start)
+        yield rng.permuted(np.tile(np.arange(n), (m, 1)), axis=1)

@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.optimize import linprog
 from scipy.stats import rankdata
 
-from psychoface.analyses.geometry.span import span_coordinates
+from psychoface.analyses.geometry.span import permutation_blocks, span_coordinates
 from psychoface.analyses.inference import correct_p, correction_label, percentile_ci, permutation_p
 from psychoface.analyses.predict import check_ratings
 from psychoface.errors import PsychofaceError
@@ -149,9 +149,9 @@ def distinctiveness_correlations(
         raise PsychofaceError(f"unknown correlation {method!r}: use pearson or spearman")
     _check_counts(n_permutations, n_bootstrap)
     ids, names, ratings = check_ratings(Y, attributes)
-    perm_rng, boot_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    perm_ss, boot_ss = np.random.SeedSequence(seed).spawn(2)
+    boot_rng = np.random.default_rng(boot_ss)
     n = len(ids)
-    perms = np.array([perm_rng.permutation(n) for _ in range(n_permutations)]).reshape(n_permutations, n)
     boot_idx = (boot_rng.random((n_bootstrap, n)) * n).astype(np.intp)
     rows = []
     for layer, X in layers.items():
@@ -170,8 +170,10 @@ def distinctiveness_correlations(
             r = _corr(d[ok][None], y[ok][None], method)[0]
             p = np.nan
             if n_permutations:
-                yp = y[perms]
-                null = _corr(np.broadcast_to(d, yp.shape), yp, method, mask=~np.isnan(yp))
+                null = np.concatenate([
+                    _corr(np.broadcast_to(d, perms.shape), y[perms], method, mask=~np.isnan(y[perms]))
+                    for perms in permutation_blocks(perm_ss, n, n_permutations)
+                ])
                 p = permutation_p(r, null)[()]
             low = high = np.nan
             if n_bootstrap:
@@ -307,20 +309,21 @@ def group_mean_test(
     pooled, _ = karcher_mean(P)
     V = log_map(P, pooled[0])
     tangent = float(np.linalg.norm(_contrast(is_a[None]) @ V))
-    rng = np.random.default_rng(seed)
     p = np.nan
     if n_permutations:
         null = np.empty(n_permutations)
-        per = max(1, _BLOCK_ELEMENTS // (n * P.shape[1]))
-        for b0 in range(0, n_permutations, per):
-            m = min(per, n_permutations - b0)
-            perm = rng.permuted(np.tile(is_a, (m, 1)), axis=1)
+        b0 = 0
+        block = _BLOCK_ELEMENTS // (2 if chosen == "exact" else 1)
+        for perms in permutation_blocks(seed, n, n_permutations, block // max(n, P.shape[1]) * n):
+            perm = is_a[perms]
+            m = len(perm)
             if chosen == "exact":
                 mus, _ = karcher_mean(P, _group_weights(perm))
                 a, b = mus[0::2], mus[1::2]
                 null[b0 : b0 + m] = np.arccos(np.clip(np.einsum("ij,ij->i", a, b), -1, 1))
             else:
                 null[b0 : b0 + m] = np.linalg.norm(_contrast(perm) @ V, axis=1)
+            b0 += m
         p = float(permutation_p(exact if chosen == "exact" else tangent, null, "greater"))
     df = pd.DataFrame([{
         "layer": name, "group_a": str(groups[0]), "group_b": str(groups[1]), "n_a": counts[groups[0]],
