@@ -15,9 +15,8 @@ from scipy import stats
 
 from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import MINUS
+from psychoface.reports.references import bibliography, citations
 from psychoface.reports.text import (
-    REFERENCES,
-    citations,
     correction_phrase,
     correlation_sentence,
     dependent_correlation_sentence,
@@ -361,11 +360,11 @@ def test_every_citation_has_its_reference_and_vice_versa():
         "Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian "
         "Journal of Statistics, 6*(2), 65–70.")
     assert all(re.search(r"\(\d{4}\)\.", r) for r in plain)
-    smouse = REFERENCES["smouse1986"].entry.render("markdown")
+    smouse = bibliography()["smouse1986"].entry.render("markdown")
     assert smouse == ("Smouse, P. E., Long, J. C., & Sokal, R. R. (1986). Multiple regression and correlation "
                       "extensions of the Mantel test of matrix correspondence. *Systematic Zoology, 35*(4), "
                       "627–632. https://doi.org/10.2307/2413122")
-    assert REFERENCES["spearman1904"].entry.render("markdown") == (
+    assert bibliography()["spearman1904"].entry.render("markdown") == (
         "Spearman, C. (1904). The proof and measurement of association between two things. *The American "
         "Journal of Psychology, 15*(1), 72–101. https://doi.org/10.2307/1412159")
 

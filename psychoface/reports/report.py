@@ -19,10 +19,10 @@ An analysis file::
     # synthetic = { n_faces = 48, n_raters = 20 }   # instead of images/ratings: the built-in study
 
     [[analysis]]
-    kind = "reliability"          # reliability | predict | correlate | compare | rsa
+    kind = "reliability"          # any registered analysis kind: reliability | predict | correlate | rsa | compare | ...
     [[analysis]]
     kind = "rsa"
-    layers = ["all"]              # options are the keyword arguments of the section builders
+    layers = ["all"]              # options are the kind's option names (psychoface rsa --help lists them)
 
 The feature store defaults to ``<report folder>/features``.
 """
@@ -42,7 +42,7 @@ from psychoface.config import CONFIG_NAME, StudyConfig, parse_config, render_tem
 from psychoface.errors import PsychofaceError
 from psychoface.provenance import atomic_write_json, atomic_write_text, now, sha256_file, versions
 from psychoface.reports.apa import Text, add_runs, italic
-from psychoface.reports.sections import BUILDERS, Section, build_section, save_section
+from psychoface.reports.section import Section, build_section, save_section
 from psychoface.reports.text import methods_paragraphs, references
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -100,10 +100,13 @@ def load_analysis_file(path: str | Path) -> AnalysisFile:
     analyses = data.get("analysis", [])
     if not analyses:
         raise PsychofaceError(f"{path}: no [[analysis]] tables; add at least one, e.g. kind = \"rsa\"")
+    from psychoface.kinds.registry import kinds
+
+    names = [kind.name for kind in kinds()]
     for i, item in enumerate(analyses, start=1):
-        if item.get("kind") not in BUILDERS:
+        if item.get("kind") not in names:
             raise PsychofaceError(
-                f"{path}: analysis {i} has kind {item.get('kind')!r}; use one of {', '.join(BUILDERS)}"
+                f"{path}: analysis {i} has kind {item.get('kind')!r}; use one of {', '.join(names)}"
             )
     return AnalysisFile(path, path.stem, str(data.get("title", path.stem)), study, analyses, synthetic, text,
                         dataset.strip() if dataset else None)

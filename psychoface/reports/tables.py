@@ -20,6 +20,7 @@ import io
 import itertools
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,6 @@ from psychoface.reports.apa import (
     to_rich,
 )
 from psychoface.reports.text import (
-    analysis_kind,
     correction_of,
     correction_phrase,
     method_text,
@@ -213,6 +213,47 @@ _DEFINITIONS = {  # column headings that need a word of explanation in the note
     "reliability": Text("reliability = split-half ", italic("r"), " stepped up with the Spearman", "\u2013",
                         "Brown formula"),
 }
+
+
+#: Definitions of registered columns (:func:`register_columns`), written in the note when shown.
+_REGISTERED_DEFINITIONS: dict[str, Text] = {}
+
+
+def register_columns(columns: Mapping[str, object]) -> None:
+    """Declare how new result columns render (an analysis kind calls it in its own module).
+
+    Each value is a mapping with ``header`` (a :class:`Text`, a symbol name such as ``"rho"``, or a
+    word), ``kind`` (``"bounded"``, ``"unbounded"``, ``"p"``, ``"integer"``, ``"df"``, ``"ci"`` or
+    ``"text"``) and optionally ``decimals``, ``ci_owner`` (True: a ``ci_low``/``ci_high`` pair belongs
+    to this estimate, after the built-in owners), ``definition`` (a :class:`Text` for the table note)
+    and ``hidden`` (True: kept in the CSV, left out of the APA table); or a tuple ``(header, kind)``,
+    ``(header, kind, ci_owner)``, ``(kind, header)`` or ``(kind, header, decimals)``."""
+    global _CI_OWNERS, _HIDDEN
+    for name, spec in columns.items():
+        if not isinstance(spec, Mapping):
+            items = tuple(spec)
+            if len(items) < 2:
+                raise PsychofaceError(f"register_columns: column {name!r} needs a header and a kind")
+            if isinstance(items[0], str) and items[0] in KINDS and not (isinstance(items[1], str) and items[1] in KINDS):
+                spec = {"kind": items[0], "header": items[1], "decimals": items[2] if len(items) > 2 else None}
+            else:
+                spec = {"header": items[0], "kind": items[1], "ci_owner": bool(items[2]) if len(items) > 2 else False}
+        kind, header = spec.get("kind"), spec.get("header")
+        if kind not in KINDS or header is None:
+            raise PsychofaceError(f"register_columns: column {name!r} has kind {kind!r}; use one of "
+                                  f"{', '.join(KINDS)} and give a header")
+        if kind == "text":
+            _TEXT_HEADERS[name] = header.plain if isinstance(header, Text) else str(header)
+        elif spec.get("decimals") is not None:
+            _STAT_COLUMNS[name] = (kind, header, int(spec["decimals"]))
+        else:
+            _STAT_COLUMNS[name] = (kind, header)
+        if spec.get("ci_owner") and name not in _CI_OWNERS:
+            _CI_OWNERS = _CI_OWNERS + (name,)
+        if spec.get("hidden"):
+            _HIDDEN = _HIDDEN | {name}
+        if spec.get("definition") is not None:
+            _REGISTERED_DEFINITIONS[name] = Text(spec["definition"])
 
 
 def _whole_numbers(values: pd.Series) -> bool:
@@ -382,6 +423,7 @@ def general_note(data: pd.DataFrame, columns: list[Column] | None = None) -> Tex
     definitions += [Text(text) for name, text in _ABBREVIATIONS.items() if name in names]
     if attrs.get("analysis") == "split_half_reliability":
         definitions += [text for name, text in _DEFINITIONS.items() if name in names]
+    definitions += [text for name, text in _REGISTERED_DEFINITIONS.items() if name in names]
     if "r_normalized" in names:
         stat = symbol(_statistic(attrs)).text
         definitions.append(Text("normalized ", stat, " = ", stat, " divided by the noise ceiling"))
@@ -914,19 +956,11 @@ def apa_table_for(df: pd.DataFrame, title: str | None = None, number: int = 1, *
     (names in it kept as written: the data's text values and ``identifiers``)."""
     attrs = df.attrs.get("psychoface", {}) or {}
     if title is None:
-        title = _DEFAULT_TITLES.get(analysis_kind(attrs), "Results")
+        from psychoface.kinds.registry import words_for
+
+        words = words_for(attrs.get("analysis"))
+        title = words.title if words is not None and words.title else "Results"
     return ApaTable(df, title, number=number, stars=stars, identifiers=identifiers)
-
-
-_DEFAULT_TITLES = {
-    "reliability": "Split-half reliability of the mean ratings",
-    "icc": "Intraclass correlations of the ratings",
-    "predict": "Cross-validated ridge prediction of the mean ratings",
-    "rsa": "Representational similarity between layers and ratings",
-    "rsa_compare": "Comparison of two layers' representational similarity with the ratings",
-    "correlate": "Units that correlate with the mean ratings",
-    "compare": "Comparison of two layers or models",
-}
 
 
 # --------------------------------------------------------------------------------------------------

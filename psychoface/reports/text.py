@@ -43,12 +43,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Mapping
 
 from psychoface.analyses.inference import CORRECTIONS
 from psychoface.errors import PsychofaceError
+from psychoface.reports.references import Citations, citations, reference_list
 from psychoface.reports.apa import (
     EN_DASH,
     MINUS,
@@ -437,56 +437,30 @@ def unit_summary_sentence(row: Mapping, attrs: Mapping | None = None) -> Text:
     return Text(*parts, ".")
 
 
-_ANALYSES = {
-    "predict": "predict", "prediction": "predict",
-    "rsa": "rsa", "partial_rsa": "rsa",
-    "compare_layers": "rsa_compare",
-    "reliability": "reliability", "split_half_reliability": "reliability",
-    "icc": "icc",
-    "correlate": "correlate", "correlation": "correlate",
-    "compare": "compare", "comparison": "compare", "compare_correlations": "compare",
-    "williams_test": "compare", "steiger_z": "compare",
-}
+def _registry():
+    """The registry of analysis kinds (imported when first needed: the kinds import this engine)."""
+    from psychoface.kinds import registry
+
+    return registry
 
 
-def analysis_kind(attrs: Mapping) -> str | None:
-    """The family of an analysis (``"predict"``, ``"rsa"``, ``"rsa_compare"``, ``"reliability"``,
-    ``"icc"``, ``"correlate"``, ``"compare"``) from its ``analysis`` name; None when unknown."""
-    return _ANALYSES.get(str(attrs.get("analysis", "")).lower())
+def _words(attrs: Mapping):
+    words = _registry().words_for(attrs.get("analysis"))
+    if words is None:
+        raise PsychofaceError(
+            f"no sentence template for analysis {attrs.get('analysis')!r}; "
+            f"pass a result whose attrs['psychoface']['analysis'] is one of {', '.join(_registry().analyses())}"
+        )
+    return words
 
 
 def sentences(df) -> list[Text]:
-    """One sentence per row of an analysis result, chosen by ``df.attrs["psychoface"]["analysis"]``
-    (a comparison row gives the dependent-correlation test and/or the paired bootstrap difference)."""
+    """One or more sentences per row of an analysis result, written by the words its analysis kind
+    registered for ``df.attrs["psychoface"]["analysis"]``."""
     attrs = df.attrs.get("psychoface", {}) or {}
-    kind = analysis_kind(attrs)
-    if kind is None:
-        raise PsychofaceError(
-            f"no sentence template for analysis {attrs.get('analysis')!r}; "
-            f"pass a result whose attrs['psychoface']['analysis'] is one of {', '.join(_ANALYSES)}"
-        )
+    words = _words(attrs)
     n_tests = int(df["p_corr"].notna().sum()) if "p_corr" in df.columns else None
-    out: list[Text] = []
-    for _, row in df.iterrows():
-        if kind == "predict":
-            out.append(prediction_sentence(row, attrs, n_tests=n_tests))
-        elif kind == "rsa":
-            out.append(rsa_sentence(row, attrs, n_tests=n_tests))
-        elif kind == "rsa_compare":
-            out.append(paired_difference_sentence(row, attrs, n_tests=n_tests))
-        elif kind == "reliability":
-            out.append(reliability_sentence(row, attrs))
-        elif kind == "icc":
-            out.append(icc_sentence(row, attrs))
-        elif kind == "correlate":
-            out.append(unit_summary_sentence(row, attrs) if _get(row, "n_units") is not None
-                       else correlation_sentence(row, attrs, n_tests=n_tests))
-        else:
-            if _get(row, "t") is not None or _get(row, "z") is not None:
-                out.append(dependent_correlation_sentence(row, attrs, n_tests=n_tests))
-            if _first(row, "difference", "diff")[0] is not None:
-                out.append(paired_difference_sentence(row, attrs, n_tests=n_tests))
-    return out
+    return [s for _, row in df.iterrows() for s in words.sentence(row, attrs, n_tests)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -782,321 +756,18 @@ def _summary_units(df, attrs, where: str) -> list[Text]:
 
 
 def describe(df, table: int | None = None, *, max_sentences: int = MAX_SENTENCES) -> list[Text]:
-    """A result table in words. Up to ``max_sentences`` rows (for a layer profile: attributes, each at
-    its best layer) get one APA sentence each (:func:`sentences`); a longer table is summarised in two
-    sentences that refer to it (``table``: its number): the attributes with the highest and lowest
-    estimate with their full statistics, the median estimate and how many tests of the table are
-    significant after the correction (or why none can be, see :func:`resolution_note`)."""
+    """A result table in words. Up to ``max_sentences`` rows (the rows its words select: for a layer
+    profile, the attributes, each at its best layer) get their sentences (:func:`sentences`); a longer
+    table is summarised by its words' ``summary``, which refers to the table (``table``: its number)."""
     attrs = df.attrs.get("psychoface", {}) or {}
-    kind = analysis_kind(attrs)
+    words = _words(attrs)
     where = f"Table {table}" if table is not None else "the table"
-    if kind == "predict" and "r" in df.columns:
-        best = best_per_attribute(df, "r")
-        return sentences(best) if len(best) <= max_sentences else _summary_predict(df, best, attrs, where)
-    if kind == "rsa" and _rsa_column(df):
-        best = best_per_attribute(df, _rsa_column(df))
-        return sentences(best) if len(best) <= max_sentences else _summary_rsa(df, best, attrs, where)
-    if len(df) <= max_sentences:
+    rows = words.select(df) if words.select is not None else df
+    if len(rows) <= max_sentences:
+        return sentences(rows)
+    if words.summary is None:
         return sentences(df)
-    if kind == "reliability":
-        return _summary_reliability(df, attrs, where)
-    if kind in ("rsa_compare", "compare") and ({"difference", "diff"} & set(df.columns)) \
-            and "attribute" in df.columns and not ({"t", "z"} & set(df.columns)):
-        return _summary_difference(df, attrs, where)
-    if kind == "correlate" and "n_units" in df.columns:
-        return _summary_units(df, attrs, where)
-    return sentences(df)
-
-
-# --------------------------------------------------------------------------------------------------
-# references
-# --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Reference:
-    """A work cited: parenthetical citation (``Holm, 1979``), narrative (``Holm (1979)``), APA entry."""
-
-    cite: str
-    narrative: str
-    entry: Text
-
-
-def _ref(cite: str, *entry) -> Reference:
-    authors, year = cite.rsplit(", ", 1)
-    return Reference(cite, f"{authors.replace('&', 'and')} ({year})", Text(*entry))
-
-
-_PASZKE = ("Paszke, A., Gross, S., Massa, F., Lerer, A., Bradbury, J., Chanan, G., Killeen, T., Lin, Z., "
-           "Gimelshein, N., Antiga, L., Desmaison, A., Köpf, A., Yang, E., DeVito, Z., Raison, M., "
-           "Tejani, A., Chilamkurthy, S., Steiner, B., Fang, L., . . . Chintala, S.")
-_HARRIS = ("Harris, C. R., Millman, K. J., van der Walt, S. J., Gommers, R., Virtanen, P., Cournapeau, D., "
-           "Wieser, E., Taylor, J., Berg, S., Smith, N. J., Kern, R., Picus, M., Hoyer, S., "
-           "van Kerkwijk, M. H., Brett, M., Haldane, A., Fernández del Río, J., Wiebe, M., Peterson, P., "
-           ". . . Oliphant, T. E.")
-_VIRTANEN = ("Virtanen, P., Gommers, R., Oliphant, T. E., Haberland, M., Reddy, T., Cournapeau, D., "
-             "Burovski, E., Peterson, P., Weckesser, W., Bright, J., van der Walt, S. J., Brett, M., "
-             "Wilson, J., Millman, K. J., Mayorov, N., Nelson, A. R. J., Jones, E., Kern, R., Larson, E., "
-             ". . . SciPy 1.0 Contributors.")
-_PEDREGOSA = ("Pedregosa, F., Varoquaux, G., Gramfort, A., Michel, V., Thirion, B., Grisel, O., Blondel, M., "
-              "Prettenhofer, P., Weiss, R., Dubourg, V., Vanderplas, J., Passos, A., Cournapeau, D., "
-              "Brucher, M., Perrot, M., & Duchesnay, É.")
-_CVPR = "Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition"
-
-#: Works the methods paragraph can cite, by key.
-REFERENCES: dict[str, Reference] = {
-    "allen1974": _ref(
-        "Allen, 1974",
-        "Allen, D. M. (1974). The relationship between variable selection and data augmentation and a "
-        "method for prediction. ", italic("Technometrics, 16"),
-        "(1), 125–127. https://doi.org/10.1080/00401706.1974.10489157"),
-    "golub1979": _ref(
-        "Golub et al., 1979",
-        "Golub, G. H., Heath, M., & Wahba, G. (1979). Generalized cross-validation as a method for choosing "
-        "a good ridge parameter. ", italic("Technometrics, 21"),
-        "(2), 215–223. https://doi.org/10.1080/00401706.1979.10489751"),
-    "guillot2013": _ref(
-        "Guillot & Rousset, 2013",
-        "Guillot, G., & Rousset, F. (2013). Dismantling the Mantel tests. ",
-        italic("Methods in Ecology and Evolution, 4"), "(4), 336–344. https://doi.org/10.1111/2041-210x.12018"),
-    "lord1968": _ref(
-        "Lord & Novick, 1968",
-        "Lord, F. M., & Novick, M. R. (1968). ", italic("Statistical theories of mental test scores"),
-        ". Addison-Wesley."),
-    "ojala2010": _ref(
-        "Ojala & Garriga, 2010",
-        "Ojala, M., & Garriga, G. C. (2010). Permutation tests for studying classifier performance. ",
-        italic("Journal of Machine Learning Research, 11"),
-        ", 1833–1863. https://www.jmlr.org/papers/v11/ojala10a.html"),
-    "parsons2019": _ref(
-        "Parsons et al., 2019",
-        "Parsons, S., Kruijt, A.-W., & Fox, E. (2019). Psychological science needs a standard practice of "
-        "reporting the reliability of cognitive-behavioral measurements. ",
-        italic("Advances in Methods and Practices in Psychological Science, 2"),
-        "(4), 378–395. https://doi.org/10.1177/2515245919879695"),
-    "schutt2023": _ref(
-        "Schütt et al., 2023",
-        "Schütt, H. H., Kipnis, A. D., Diedrichsen, J., & Kriegeskorte, N. (2023). Statistical inference on "
-        "representational geometries. ", italic("eLife, 12"), ", Article e82566. "
-        "https://doi.org/10.7554/eLife.82566"),
-    "benjamini1995": _ref(
-        "Benjamini & Hochberg, 1995",
-        "Benjamini, Y., & Hochberg, Y. (1995). Controlling the false discovery rate: A practical and "
-        "powerful approach to multiple testing. ",
-        italic("Journal of the Royal Statistical Society: Series B (Methodological), 57"),
-        "(1), 289–300. https://doi.org/10.1111/j.2517-6161.1995.tb02031.x"),
-    "brown1910": _ref(
-        "Brown, 1910",
-        "Brown, W. (1910). Some experimental results in the correlation of mental abilities. ",
-        italic("British Journal of Psychology, 3"),
-        "(3), 296–322. https://doi.org/10.1111/j.2044-8295.1910.tb00207.x"),
-    "efron1993": _ref(
-        "Efron & Tibshirani, 1993",
-        "Efron, B., & Tibshirani, R. J. (1993). ", italic("An introduction to the bootstrap"),
-        ". Chapman & Hall."),
-    "harris2020": _ref(
-        "Harris et al., 2020",
-        f"{_HARRIS} (2020). Array programming with NumPy. ", italic("Nature, 585"),
-        "(7825), 357–362. https://doi.org/10.1038/s41586-020-2649-2"),
-    "he2016": _ref(
-        "He et al., 2016",
-        "He, K., Zhang, X., Ren, S., & Sun, J. (2016). Deep residual learning for image recognition. In ",
-        italic(_CVPR), " (pp. 770–778). IEEE. https://doi.org/10.1109/CVPR.2016.90"),
-    "hoerl1970": _ref(
-        "Hoerl & Kennard, 1970",
-        "Hoerl, A. E., & Kennard, R. W. (1970). Ridge regression: Biased estimation for nonorthogonal "
-        "problems. ", italic("Technometrics, 12"),
-        "(1), 55–67. https://doi.org/10.1080/00401706.1970.10488634"),
-    "holm1979": _ref(
-        "Holm, 1979",
-        "Holm, S. (1979). A simple sequentially rejective multiple test procedure. ",
-        italic("Scandinavian Journal of Statistics, 6"), "(2), 65–70."),
-    "kendall1938": _ref(
-        "Kendall, 1938",
-        "Kendall, M. G. (1938). A new measure of rank correlation. ", italic("Biometrika, 30"),
-        "(1–2), 81–93. https://doi.org/10.1093/biomet/30.1-2.81"),
-    "kriegeskorte2008": _ref(
-        "Kriegeskorte et al., 2008",
-        "Kriegeskorte, N., Mur, M., & Bandettini, P. (2008). Representational similarity analysis—"
-        "Connecting the branches of systems neuroscience. ", italic("Frontiers in Systems Neuroscience, 2"),
-        ", Article 4. https://doi.org/10.3389/neuro.06.004.2008"),
-    "lage2019": _ref(
-        "Lage-Castellanos et al., 2019",
-        "Lage-Castellanos, A., Valente, G., Formisano, E., & De Martino, F. (2019). Methods for computing "
-        "the maximum performance of computational models of fMRI responses. ",
-        italic("PLoS Computational Biology, 15"),
-        "(3), Article e1006397. https://doi.org/10.1371/journal.pcbi.1006397"),
-    "mantel1967": _ref(
-        "Mantel, 1967",
-        "Mantel, N. (1967). The detection of disease clustering and a generalized regression approach. ",
-        italic("Cancer Research, 27"), "(2), 209–220."),
-    "mcgraw1996": _ref(
-        "McGraw & Wong, 1996",
-        "McGraw, K. O., & Wong, S. P. (1996). Forming inferences about some intraclass correlation "
-        "coefficients. ", italic("Psychological Methods, 1"),
-        "(1), 30–46. https://doi.org/10.1037/1082-989X.1.1.30"),
-    "nili2014": _ref(
-        "Nili et al., 2014",
-        "Nili, H., Wingfield, C., Walther, A., Su, L., Marslen-Wilson, W., & Kriegeskorte, N. (2014). "
-        "A toolbox for representational similarity analysis. ", italic("PLoS Computational Biology, 10"),
-        "(4), Article e1003553. https://doi.org/10.1371/journal.pcbi.1003553"),
-    "paszke2019": _ref(
-        "Paszke et al., 2019",
-        f"{_PASZKE} (2019). PyTorch: An imperative style, high-performance deep learning library. In "
-        "H. Wallach, H. Larochelle, A. Beygelzimer, F. d'Alché-Buc, E. Fox, & R. Garnett (Eds.), ",
-        italic("Advances in Neural Information Processing Systems 32"),
-        " (pp. 8024–8035). Curran Associates."),
-    "pedregosa2011": _ref(
-        "Pedregosa et al., 2011",
-        f"{_PEDREGOSA} (2011). Scikit-learn: Machine learning in Python. ",
-        italic("Journal of Machine Learning Research, 12"), ", 2825–2830."),
-    "peterson2022": _ref(
-        "Peterson et al., 2022",
-        "Peterson, J. C., Uddenberg, S., Griffiths, T. L., Todorov, A., & Suchow, J. W. (2022). Deep "
-        "models of superficial face judgments. ",
-        italic("Proceedings of the National Academy of Sciences, 119"),
-        "(17), Article e2115228119. https://doi.org/10.1073/pnas.2115228119"),
-    "phipson2010": _ref(
-        "Phipson & Smyth, 2010",
-        "Phipson, B., & Smyth, G. K. (2010). Permutation ", italic("p"),
-        "-values should never be zero: Calculating exact ", italic("p"),
-        "-values when permutations are randomly drawn. ",
-        italic("Statistical Applications in Genetics and Molecular Biology, 9"),
-        "(1), Article 39. https://doi.org/10.2202/1544-6115.1585"),
-    "russakovsky2015": _ref(
-        "Russakovsky et al., 2015",
-        "Russakovsky, O., Deng, J., Su, H., Krause, J., Satheesh, S., Ma, S., Huang, Z., Karpathy, A., "
-        "Khosla, A., Bernstein, M., Berg, A. C., & Fei-Fei, L. (2015). ImageNet large scale visual "
-        "recognition challenge. ", italic("International Journal of Computer Vision, 115"),
-        "(3), 211–252. https://doi.org/10.1007/s11263-015-0816-y"),
-    "sandler2018": _ref(
-        "Sandler et al., 2018",
-        "Sandler, M., Howard, A., Zhu, M., Zhmoginov, A., & Chen, L.-C. (2018). MobileNetV2: Inverted "
-        "residuals and linear bottlenecks. In ", italic(_CVPR),
-        " (pp. 4510–4520). IEEE. https://doi.org/10.1109/CVPR.2018.00474"),
-    "seabold2010": _ref(
-        "Seabold & Perktold, 2010",
-        "Seabold, S., & Perktold, J. (2010). Statsmodels: Econometric and statistical modeling with "
-        "Python. In S. van der Walt & J. Millman (Eds.), ",
-        italic("Proceedings of the 9th Python in Science Conference"),
-        " (pp. 92–96). https://doi.org/10.25080/Majora-92bf1922-011"),
-    "shrout1979": _ref(
-        "Shrout & Fleiss, 1979",
-        "Shrout, P. E., & Fleiss, J. L. (1979). Intraclass correlations: Uses in assessing rater "
-        "reliability. ", italic("Psychological Bulletin, 86"),
-        "(2), 420–428. https://doi.org/10.1037/0033-2909.86.2.420"),
-    "simonyan2015": _ref(
-        "Simonyan & Zisserman, 2015",
-        "Simonyan, K., & Zisserman, A. (2015). ",
-        italic("Very deep convolutional networks for large-scale image recognition"),
-        " [Paper presentation]. 3rd International Conference on Learning Representations, San Diego, "
-        "CA, United States. https://arxiv.org/abs/1409.1556"),
-    "smouse1986": _ref(
-        "Smouse et al., 1986",
-        "Smouse, P. E., Long, J. C., & Sokal, R. R. (1986). Multiple regression and correlation "
-        "extensions of the Mantel test of matrix correspondence. ", italic("Systematic Zoology, 35"),
-        "(4), 627–632. https://doi.org/10.2307/2413122"),
-    "spearman1904": _ref(
-        "Spearman, 1904",
-        "Spearman, C. (1904). The proof and measurement of association between two things. ",
-        italic("The American Journal of Psychology, 15"),
-        "(1), 72–101. https://doi.org/10.2307/1412159"),
-    "spearman1910": _ref(
-        "Spearman, 1910",
-        "Spearman, C. (1910). Correlation calculated from faulty data. ",
-        italic("British Journal of Psychology, 3"),
-        "(3), 271–295. https://doi.org/10.1111/j.2044-8295.1910.tb00206.x"),
-    "steiger1980": _ref(
-        "Steiger, 1980",
-        "Steiger, J. H. (1980). Tests for comparing elements of a correlation matrix. ",
-        italic("Psychological Bulletin, 87"), "(2), 245–251. https://doi.org/10.1037/0033-2909.87.2.245"),
-    "virtanen2020": _ref(
-        "Virtanen et al., 2020",
-        f"{_VIRTANEN} (2020). SciPy 1.0: Fundamental algorithms for scientific computing in Python. ",
-        italic("Nature Methods, 17"), "(3), 261–272. https://doi.org/10.1038/s41592-019-0686-2"),
-    "westfall1993": _ref(
-        "Westfall & Young, 1993",
-        "Westfall, P. H., & Young, S. S. (1993). ",
-        italic("Resampling-based multiple testing: Examples and methods for p-value adjustment"),
-        ". Wiley."),
-    "williams1959": _ref(
-        "Williams, 1959",
-        "Williams, E. J. (1959). The comparison of regression variables. ",
-        italic("Journal of the Royal Statistical Society: Series B (Methodological), 21"),
-        "(2), 396–399. https://doi.org/10.1111/j.2517-6161.1959.tb00346.x"),
-}
-
-
-class _Citations:
-    """Collects the works cited while a paragraph is written."""
-
-    def __init__(self):
-        self.keys: list[str] = []
-
-    def _use(self, keys) -> list[Reference]:
-        for key in keys:
-            if key not in self.keys:
-                self.keys.append(key)
-        return [REFERENCES[k] for k in keys]
-
-    def paren(self, *keys: str) -> str:
-        """``(Brown, 1910; Spearman, 1910)``, alphabetical as APA orders a group."""
-        return "(" + self.inner(*keys) + ")"
-
-    def inner(self, *keys: str) -> str:
-        """``Brown, 1910; Spearman, 1910`` for use inside existing parentheses."""
-        return "; ".join(sorted(r.cite for r in self._use(keys)))
-
-    def narrative(self, key: str, possessive: bool = False) -> str:
-        """``Holm (1979)``; possessive: ``Williams's (1959)``."""
-        ref = self._use([key])[0]
-        if not possessive:
-            return ref.narrative
-        authors, year = ref.narrative.rsplit(" (", 1)
-        return f"{authors}'s ({year}"
-
-
-# In-text citations written as text (an analysis's method description: "(Spearman, 1904)", "(Smouse,
-# Long & Sokal, 1986)" or "(Smouse et al., 1986)", "Williams' (1959) t"), found by first author and year.
-_CITATION_GROUP = re.compile(r"[(\[]([^()\[\]]*\b\d{4}[a-z]?\b[^()\[\]]*)[)\]]")
-_PARENTHETICAL = re.compile(r"^\s*(?:e\.g\.,?\s+|see\s+)?([A-Z][\w'’-]*)(?:[,\s][^;]*?)?,\s(\d{4})[a-z]?\s*$")
-_YEARLESS = re.compile(r"\((?![^()]*\b\d{4}[a-z]?\b)([^()]*)\)")
-_NARRATIVE = re.compile(r"\b([A-Z][\w-]*?)(?:'s|’s|'|’)?(?:\s(?:and|&)\s[A-Z][\w-]*|\set\sal\.)?"
-                        r"\s\((\d{4})[a-z]?\)")
-
-
-def _first_author(ref: Reference) -> tuple[str, str]:
-    return ref.entry.plain.split(",", 1)[0].lower(), ref.cite.rsplit(", ", 1)[1]
-
-
-_BY_AUTHOR_YEAR = {_first_author(ref): key for key, ref in REFERENCES.items()}
-
-
-def citations(*texts: "str | Text") -> tuple[list[str], list[str]]:
-    """The works cited in ``texts``: (keys of :data:`REFERENCES` in order of first citation, citations
-    with no entry such as ``"Doe, 2001"``). A work is known by its first author and year, so
-    ``Smouse, Long & Sokal, 1986`` and ``Smouse et al., 1986`` are the same work."""
-    keys: list[str] = []
-    unknown: list[str] = []
-    for text in texts:
-        plain = text.plain if isinstance(text, Text) else str(text)
-        while True:  # parentheses without a year inside a citation's, "(b + 1)/(N + 1)", are set aside
-            unnested = _YEARLESS.sub(r"⟨\1⟩", plain)
-            if unnested == plain:
-                break
-            plain = unnested
-        found = [(m.start(), m.group(1), m.group(2)) for m in _NARRATIVE.finditer(plain)]
-        for group in _CITATION_GROUP.finditer(plain):
-            for piece in group.group(1).split(";"):
-                m = _PARENTHETICAL.match(piece)
-                if m:
-                    found.append((group.start(), m.group(1), m.group(2)))
-        for _, author, year in sorted(found):
-            key = _BY_AUTHOR_YEAR.get((author.lower(), year))
-            if key is None:
-                if f"{author}, {year}" not in unknown:
-                    unknown.append(f"{author}, {year}")
-            elif key not in keys:
-                keys.append(key)
-    return keys, unknown
+    return words.summary(df, attrs, where)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1153,7 +824,7 @@ def _values(values) -> Text:
     return _series([_param_number(v) for v in values])
 
 
-def _stimuli(params: Mapping, cites: _Citations) -> list:
+def _stimuli(params: Mapping, cites: Citations) -> list:
     n, dataset = params.get("n_images"), params.get("dataset")
     if n is None and isinstance(params.get("stimuli"), (list, tuple)):  # a store manifest
         n = len(params["stimuli"])
@@ -1186,7 +857,7 @@ def _stimuli(params: Mapping, cites: _Citations) -> list:
     return out
 
 
-def _weights_phrase(params: Mapping, cites: _Citations) -> str:
+def _weights_phrase(params: Mapping, cites: Citations) -> str:
     weights = params.get("weights")
     if weights is None:
         return ""
@@ -1238,7 +909,7 @@ def _preprocessing(pre) -> list:
 _POOLED = {"avg": "averaged", "average": "averaged", "mean": "averaged", "max": "max-pooled"}
 
 
-def _features(params: Mapping, cites: _Citations) -> list:
+def _features(params: Mapping, cites: Citations) -> list:
     model = params.get("model")
     if not model:
         return []
@@ -1279,7 +950,7 @@ def _is_permutation(attrs: Mapping) -> bool:
     return "permut" in p_method or "mantel" in p_method
 
 
-def _comparison_phrase(comparisons: list[str], cites: _Citations) -> list:
+def _comparison_phrase(comparisons: list[str], cites: Citations) -> list:
     """"Spearman's ρ", "Kendall's τ_A (Nili et al., 2014)", ... for the RDM comparison statistics used."""
     out = []
     for comparison in comparisons:
@@ -1296,7 +967,7 @@ def _covariate_name(name: str) -> str:
     return "a pixel RDM (grayscale pixel values)" if name == "pixels" else f"the {name} RDM"
 
 
-def _describe_rsa(attrs: Mapping, kind: str, cites: _Citations, rsa_family: list, written: set) -> list:
+def _describe_rsa(attrs: Mapping, kind: str, cites: Citations, rsa_family: list, written: set) -> list:
     """RSA methods, each said once in the paragraph: how the RDMs were built and compared (over every
     RSA of the paragraph), the Mantel test, the covariates of a partial RSA, the layer comparison."""
     out = []
@@ -1305,7 +976,7 @@ def _describe_rsa(attrs: Mapping, kind: str, cites: _Citations, rsa_family: list
         distances = [d for a in rsa_family for d in _metric_values(a, "distance", "metric")]
         rating = [d for a in rsa_family for d in _metric_values(a, "rating_distance", "rating_metric")]
         comparisons = [str(a.get("comparison") or a.get("method") or "").lower() for a in rsa_family
-                       if analysis_kind(a) == "rsa"]
+                       if str(a.get("analysis", "")).lower() in ("rsa", "partial_rsa")]
         sentence = ["Representational dissimilarity matrices "
                     f"(RDMs; {cites.inner('kriegeskorte2008')}) of each layer were computed"]
         if distances:
@@ -1347,7 +1018,7 @@ def _metric_values(attrs: Mapping, *keys: str) -> list[str]:
     return []
 
 
-def _describe(attrs: Mapping, kind: str, cites: _Citations, rsa_family: list, written: set) -> list:
+def _describe(attrs: Mapping, kind: str, cites: Citations, rsa_family: list, written: set) -> list:
     """The method of one analysis, in its own sentences (``rsa_family``: the attrs of every RSA in
     the paragraph; ``written``: what the paragraph already says)."""
     if kind == "reliability":
@@ -1428,7 +1099,7 @@ def with_details(method: str, extra: list) -> Text:
     return Text(method, " (", Text("; ").join(extra), ")")
 
 
-def _ci_clause(attrs: Mapping, cites: _Citations, written: set) -> Text | None:
+def _ci_clause(attrs: Mapping, cites: Citations, written: set) -> Text | None:
     """``Confidence intervals (95%) came from <method> (<resamples>; <citation>)``, or None when the
     analysis has no CI or the paragraph already stated the same CI method with the same parameters."""
     ci_method, n_boot = method_text(attrs.get("ci_method")), attrs.get("n_bootstrap")
@@ -1452,7 +1123,7 @@ def _p_group(attrs: Mapping) -> tuple:
             correction_of(attrs)[0] if phrase else None, phrase is None)
 
 
-def _families(phrases: list[str], key: str | None, cites: _Citations) -> str:
+def _families(phrases: list[str], key: str | None, cites: Citations) -> str:
     """``Holm-corrected (Holm, 1979) across A and, separately, across B``: the corrections of analyses
     that share a p-value method, the correction cited where first named."""
     out = []
@@ -1466,7 +1137,7 @@ def _families(phrases: list[str], key: str | None, cites: _Citations) -> str:
     return " and, separately, ".join(out)
 
 
-def _p_clause(attrs: Mapping, phrases: list[str], cites: _Citations, alone: bool) -> Text:
+def _p_clause(attrs: Mapping, phrases: list[str], cites: Citations, alone: bool) -> Text:
     """``p values from <method> (<permutations>; <citation>), <corrections>`` (``The p values came from
     ...`` when the sentence starts with it); ``phrases``: the correction of every analysis sharing it."""
     p_method, n_perm = method_text(attrs.get("p_method")), attrs.get("n_permutations")
@@ -1501,7 +1172,7 @@ def _families_of(group: list[Mapping], written: set) -> dict:
     return families
 
 
-def _inference(attrs: Mapping, families: dict, cites: _Citations, written: set) -> Text | None:
+def _inference(attrs: Mapping, families: dict, cites: Citations, written: set) -> Text | None:
     """The sentence on an analysis's CIs and p values, or None: a CI method already stated (identical
     parameters) is not repeated, and the p values of analyses that share a method (``families``, from
     :func:`_families_of`, emptied as written) are said once, at the first, with each one's family."""
@@ -1515,7 +1186,7 @@ def _inference(attrs: Mapping, families: dict, cites: _Citations, written: set) 
     return None
 
 
-def _software(params: Mapping, cites: _Citations) -> list:
+def _software(params: Mapping, cites: Citations) -> list:
     out = []
     seed = params.get("seed")
     if seed is not None:
@@ -1530,29 +1201,28 @@ def _software(params: Mapping, cites: _Citations) -> list:
     return out
 
 
-# the paragraphs of the analyses, in this order; each holds the analyses of these kinds
-_TOPICS = (("reliability", "icc"), ("predict",), ("correlate",), ("rsa", "rsa_compare"), ("compare",))
-
-
 def _build(params: Mapping) -> tuple[list[Text], list[str]]:
-    cites = _Citations()
+    cites = Citations()
     paragraphs: list[list] = [_stimuli(params, cites), _features(params, cites)]
     written: set = set()
     analyses = list(params.get("analyses") or [])
+    kind_for = _registry().kind_for
     for attrs in analyses:
-        if analysis_kind(attrs) is None:
+        if kind_for(attrs.get("analysis")) is None:
             raise PsychofaceError(
                 f"methods paragraph: analysis {attrs.get('analysis')!r} is unknown; "
-                f"use one of {', '.join(_ANALYSES)}"
+                f"use one of {', '.join(_registry().analyses())}"
             )
-    rsa_family = [a for a in analyses if analysis_kind(a) in ("rsa", "rsa_compare")]
-    for kinds in _TOPICS:
-        group = [a for a in analyses if analysis_kind(a) in kinds]
+    # one paragraph per topic, in the order the kinds were registered
+    for topic in dict.fromkeys(kind.paragraph for kind in _registry().kinds()):
+        group = [a for a in analyses if kind_for(a.get("analysis"))[0].paragraph == topic]
+        cites.paragraph = group
         parts: list = []
         families = _families_of(group, written)
         for attrs in group:
             # a description identical to one already written (the same RSA twice) is not repeated
-            described = _describe(attrs, analysis_kind(attrs), cites, rsa_family, written)
+            methods = kind_for(attrs.get("analysis"))[1].methods
+            described = methods(attrs, cites, written) if methods is not None else []
             parts += [t for t in described if t.plain not in written]
             written.update(t.plain for t in parts)
             inference = _inference(attrs, families, cites, written)
@@ -1615,4 +1285,4 @@ def references(params: Mapping, texts=()) -> list[Text]:
     (table notes, result sentences, figure notes: str or :class:`Text`), found by :func:`citations`."""
     paragraphs, keys = _build(params)
     keys = list(dict.fromkeys(keys + citations(*paragraphs, *texts)[0]))
-    return sorted((REFERENCES[k].entry for k in keys), key=lambda t: t.plain.lower())
+    return reference_list(keys)
