@@ -101,6 +101,7 @@ def compare_attribute_spaces(
     network: dict,
     human: pd.DataFrame,
     *,
+    reference_name: str = "people",
     method: str = "spearman",
     n_permutations: int = 10_000,
     n_bootstrap: int = 2_000,
@@ -110,11 +111,14 @@ def compare_attribute_spaces(
 ) -> pd.DataFrame:
     """Mantel test of each layer's attribute space (readout angles) against the human one (rating angles).
 
-    One row per layer: ``layer, method, n_attributes, n_pairs, rho (or r), ci_low, ci_high, p, p_corr``;
-    the permutations shuffle attribute labels and the bootstrap resamples attributes.
+    One row per layer: ``layer, reference, method, n_attributes, n_pairs, rho (or r), ci_low, ci_high, p,
+    p_corr``; the permutations shuffle attribute labels and the bootstrap resamples attributes.
+    ``reference_name`` names the reference space (``"people"``; the demo also compares with the
+    generator's known space).
     """
     names = list(human.index)
-    human_rdm = RDM(squareform(human.to_numpy(), checks=False), names, "angle between rating vectors", "people")
+    human_rdm = RDM(squareform(human.to_numpy(), checks=False), names, "angle between rating vectors",
+                    reference_name)
     layer_rdms = {}
     for layer, angles in network.items():
         if list(angles.index) != names:
@@ -122,17 +126,18 @@ def compare_attribute_spaces(
                 f"layer {layer!r}: its attributes differ from the human attribute space's; use the same attributes"
             )
         layer_rdms[layer] = RDM(squareform(angles.to_numpy(), checks=False), names, "angle between readout directions", layer)
-    df = rsa(layer_rdms, {"people": human_rdm}, method=method, n_permutations=n_permutations,
-             n_bootstrap=n_bootstrap, ci_level=ci_level, correction=correction, seed=seed)
-    df = df.drop(columns=["attribute", "noise_ceiling", "r_normalized"]).rename(
-        columns={"n": "n_attributes"})
+    with np.errstate(invalid="ignore", divide="ignore"):  # resamples of one attribute: undefined, counted by rsa
+        df = rsa(layer_rdms, {reference_name: human_rdm}, method=method, n_permutations=n_permutations,
+                 n_bootstrap=n_bootstrap, ci_level=ci_level, correction=correction, seed=seed)
+    df = df.drop(columns=["noise_ceiling", "r_normalized"]).rename(
+        columns={"n": "n_attributes", "attribute": "reference"})
     attrs = dict(df.attrs["psychoface"])
     attrs.update({
         "analysis": "attribute_space",
         "p_method": "Mantel permutation of the attribute labels of the network's attribute space, "
         "p = (b + 1)/(N + 1)",
         "ci_method": attrs["ci_method"].replace("stimuli", "attributes").replace("a stimulus", "an attribute"),
-        "family": f"{len(network)} layer{'s' * (len(network) != 1)}",
+        "family": f"{len(network)} attribute space{'s' * (len(network) != 1)} against {reference_name}",
         "network_space": "angles between the attributes' ridge readout directions (refitted on all faces)",
         "human_space": "angles arccos(r) between the attributes' mean ratings across faces",
         "n_faces": human.attrs.get("psychoface", {}).get("n"),

@@ -108,8 +108,9 @@ def shape_distances(
         "ci_method": "none",
         "p_method": "permutation of the stimuli of the target, one-sided (smaller angle), p = (b + 1)/(N + 1)"
         if n_permutations else "none",
-        "correction": "max-statistic (minimum angle over layers)" if n_permutations else "none",
-        "family": f"{len(names)} layer{'s' * (len(names) != 1)} against {target_name}",
+        "correction": "max-statistic" if n_permutations else "none",
+        "correction_method": "single-step max-statistic (the smallest permuted angle over the layers)",
+        "family": f"{len(names)} layer{'s' * (len(names) != 1)} against the {target_name}",
     }
     return df
 

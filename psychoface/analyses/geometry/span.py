@@ -82,15 +82,17 @@ def _check_duplicates(G, ids, name):
 
 
 def _check_duplicates_rows(U, ids, name):
-    rounded = np.round(U, 12)
-    _, first, counts = np.unique(rounded, axis=0, return_index=True, return_counts=True)
-    if (counts > 1).any():
-        k = first[np.flatnonzero(counts > 1)[0]]
-        j = next(j for j in range(len(U)) if j != k and np.allclose(rounded[j], rounded[k]))
-        raise PsychofaceError(
-            f"{name}: stimuli {ids[k]!r} and {ids[j]!r} have the same feature direction (duplicate images?); "
-            "drop one of them"
-        )
+    """Same directions found through a random projection (equal rows project equally), then confirmed."""
+    proj = U @ np.random.default_rng(0).standard_normal(U.shape[1])
+    order = np.argsort(proj, kind="stable")
+    close = np.flatnonzero(np.diff(proj[order]) <= 1e-12 * (1 + np.abs(proj[order][1:])))
+    for k in close:
+        i, j = sorted((order[k], order[k + 1]))
+        if U[i] @ U[j] > 1 - 1e-12:
+            raise PsychofaceError(
+                f"{name}: stimuli {ids[i]!r} and {ids[j]!r} have the same feature direction (duplicate images?); "
+                "drop one of them"
+            )
 
 
 def permutation_blocks(seed, n: int, n_permutations: int, block_elements: int = 2**22):

@@ -36,49 +36,56 @@ MIN_GROUP = 3
 _BLOCK_ELEMENTS = 2**23  # weights x points handled at once
 
 
-def karcher_mean(P: np.ndarray, weights=None, *, tol: float = 1e-12, max_iter: int = 500):
+def karcher_mean(P: np.ndarray, weights=None, *, tol: float = 1e-10, max_iter: int = 1000):
     """Weighted Fréchet means on the sphere of the unit rows of ``P`` (n x r).
 
     ``weights`` (B x n, rows summing to 1; default the uniform weights) gives B means at once. Returns
-    ``(means (B x r), iterations)``; the step is the full Riemannian gradient step, halved for a weighting
-    whose weighted variance would increase (the adaptive rule of geomstats' ``FrechetMean(method="adaptive")``).
+    ``(means (B x r), iterations)``. Each step is the full Riemannian gradient step ``exp_mu(mean log_mu p)``,
+    halved for a weighting whose weighted variance would increase (the adaptive rule of geomstats'
+    ``FrechetMean(method="adaptive")``); a weighting stops when its gradient norm falls below ``tol`` or no
+    halved step lowers its variance (the floating-point floor).
     """
     n = P.shape[0]
     W = np.full((1, n), 1.0 / n) if weights is None else np.atleast_2d(np.asarray(weights, dtype=float))
     mu = W @ P
     mu /= np.linalg.norm(mu, axis=1, keepdims=True)
     step = np.ones(len(W))
-    var = _variance(P, W, mu)
+    c = np.clip(P @ mu.T, -1.0, 1.0)  # n x B cosines to the current means
+    var = np.einsum("bn,nb->b", W, np.arccos(c) ** 2)
+    active = np.ones(len(W), dtype=bool)
     for it in range(1, max_iter + 1):
-        c = np.clip(P @ mu.T, -1.0, 1.0)  # n x B
-        theta = np.arccos(c)
+        idx = np.flatnonzero(active)
+        ca = c[:, idx]
+        theta = np.arccos(ca)
         f = np.where(theta > 1e-8, theta / np.sin(np.where(theta > 1e-8, theta, 1.0)), 1.0)
-        A = W * f.T  # B x n
-        grad = A @ P - (A * c.T).sum(axis=1)[:, None] * mu  # weighted mean of the log maps
-        norm = np.linalg.norm(grad, axis=1)
-        if norm.max() < tol:
-            return mu, it
-        for _ in range(30):
-            new = _exp(mu, grad * step[:, None])
-            new_var = _variance(P, W, new)
-            worse = new_var > var + 1e-15
+        A = W[idx] * f.T
+        grad = A @ P - (A * ca.T).sum(axis=1)[:, None] * mu[idx]
+        done = np.linalg.norm(grad, axis=1) < tol
+        todo = ~done
+        for _ in range(40):
+            new = _exp(mu[idx], grad * step[idx, None])
+            new_c = np.clip(P @ new.T, -1.0, 1.0)
+            new_var = np.einsum("bn,nb->b", W[idx], np.arccos(new_c) ** 2)
+            worse = todo & (new_var > var[idx] * (1 + 1e-13))
             if not worse.any():
                 break
-            step[worse] /= 2
-        mu, var = new, new_var
+            step[idx[worse]] /= 2
+        else:  # no halved step lowers the variance: at the floating-point floor
+            done |= worse
+        keep = ~done
+        mu[idx[keep]], c[:, idx[keep]], var[idx[keep]] = new[keep], new_c[:, keep], new_var[keep]
+        active[idx[done]] = False
+        if not active.any():
+            return mu, it
     return mu, max_iter
 
 
 def _exp(mu, v):
+    """Exponential map at the unit rows of ``mu`` of the tangent rows of ``v``."""
     t = np.linalg.norm(v, axis=1, keepdims=True)
     safe = np.where(t > 0, t, 1.0)
     out = np.cos(t) * mu + np.sin(t) * v / safe
     return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
-def _variance(P, W, mu):
-    theta = np.arccos(np.clip(P @ mu.T, -1.0, 1.0))
-    return np.einsum("bn,nb->b", W, theta**2)
 
 
 def geodesic_distances(P: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -353,7 +360,10 @@ def log_map(P, mu):
     c = np.clip(P @ mu, -1.0, 1.0)
     theta = np.arccos(c)
     f = np.where(theta > 1e-8, theta / np.sin(np.where(theta > 1e-8, theta, 1.0)), 1.0)
-    return f[:, None] * (P - c[:, None] * mu[None, :])
+    V = np.outer(c, mu)
+    np.subtract(P, V, out=V)
+    V *= f[:, None]
+    return V
 
 
 def _group_weights(is_a):
