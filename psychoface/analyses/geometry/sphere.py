@@ -284,7 +284,10 @@ def group_mean_test(
     the tangent space at the pooled Fréchet mean by the log map and permutes the labels of the tangent
     vectors (the statistic is the norm of the difference of the groups' tangent means); ``"auto"`` takes
     the exact test up to 1,000 faces. The row gives both the exact distance and its tangent
-    approximation on the observed labels. p is one-sided (a larger distance is more extreme).
+    approximation on the observed labels. p is one-sided (a larger distance is more extreme). The tangent
+    test's permuted statistics (and the observed one they are compared with) are computed in float32,
+    which halves the cost of its one large matrix product per block of permutations (relative error about
+    1e-7, far below the spacing of permuted statistics).
     """
     if method not in ("auto", "exact", "tangent"):
         raise PsychofaceError(f"unknown group test {method!r}: use auto, exact or tangent")
@@ -316,6 +319,9 @@ def group_mean_test(
     pooled, _ = karcher_mean(P)
     V = log_map(P, pooled[0])
     tangent = float(np.linalg.norm(_contrast(is_a[None]) @ V))
+    if chosen == "tangent":  # permuted statistics in float32 (half the cost), the observed one the same way
+        V = V.astype(np.float32)
+        observed = float(np.linalg.norm(_contrast(is_a[None]).astype(np.float32) @ V))
     p = np.nan
     if n_permutations:
         null = np.empty(n_permutations)
@@ -329,9 +335,9 @@ def group_mean_test(
                 a, b = mus[0::2], mus[1::2]
                 null[b0 : b0 + m] = np.arccos(np.clip(np.einsum("ij,ij->i", a, b), -1, 1))
             else:
-                null[b0 : b0 + m] = np.linalg.norm(_contrast(perm) @ V, axis=1)
+                null[b0 : b0 + m] = np.linalg.norm(_contrast(perm).astype(np.float32) @ V, axis=1)
             b0 += m
-        p = float(permutation_p(exact if chosen == "exact" else tangent, null, "greater"))
+        p = float(permutation_p(exact if chosen == "exact" else observed, null, "greater"))
     df = pd.DataFrame([{
         "layer": name, "group_a": str(groups[0]), "group_b": str(groups[1]), "n_a": counts[groups[0]],
         "n_b": counts[groups[1]], "distance": exact, "distance_tangent": tangent, "test": chosen, "p": p,
