@@ -145,8 +145,9 @@ def methods_distinctiveness(attrs, cites, written):
     )]
     missing = attrs.get("not_in_open_hemisphere") or []
     out[0] = Text(out[0], f"; it failed in {text._and(missing)}." if missing else "; it held in every layer.")
-    out.append(Text(f"Distinctiveness was correlated with each attribute's mean ratings ({attrs.get('method', 'pearson')}"
-                    " correlation); every bootstrap resample re-estimated the Fréchet mean."))
+    how = {"pearson": "Pearson", "spearman": "Spearman"}.get(attrs.get("method"), "Pearson")
+    out.append(Text(f"Distinctiveness was correlated with each attribute's mean ratings ({how} correlation); "
+                    "every bootstrap resample re-estimated the Fréchet mean."))
     return out
 
 
@@ -185,7 +186,7 @@ def methods_riemannian(attrs, cites, written):
         shrink, f"by a fixed amount ({attrs.get('shrinkage')})")
     metric = ("affine-invariant distance " + cites.paren("pennec2006") if attrs.get("metric") == "affine"
               else "log-Euclidean distance " + cites.paren("arsigny2007"))
-    scale = ", minimised over a scale factor," if attrs.get("scale") == "free" else ""
+    scale = ", minimised over a scale factor" if attrs.get("scale") == "free" else ""
     return [Text(
         f"Riemannian RSA {cites.paren('shahbazi2021')} compared the layers' stimulus second-moment matrices, "
         f"computed in the stimulus-centred subspace and shrunk towards a multiple of the identity {how}, with the "
