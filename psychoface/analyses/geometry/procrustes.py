@@ -24,7 +24,7 @@ import pandas as pd
 
 from psychoface.analyses.geometry.span import gram, gram_coordinates, permutation_blocks
 from psychoface.analyses.inference import permutation_p
-from psychoface.analyses.predict import check_ratings
+from psychoface.analyses.predict import check_finite, check_ratings
 from psychoface.errors import PsychofaceError
 
 _BLOCK = 64  # permutations stacked in one matrix product
@@ -35,10 +35,8 @@ def centred_coordinates(X, ids, name: str = "layer", chunk_size: int = 4096) -> 
     n, D = X.shape
     if D <= n:
         U = np.asarray(X, dtype=np.float64)
+        check_finite(U, ids, 0)
         U = U - U.mean(axis=0)
-        if not np.isfinite(U).all():
-            from psychoface.analyses.predict import check_finite
-            check_finite(np.asarray(X, dtype=np.float64), ids, 0)
     else:
         G = gram(X, ids, chunk_size)
         s = G.sum(axis=1) / n

@@ -144,7 +144,7 @@ def build(config, *, layers=("all",), attributes=None, map: str = "pca", k: int 
     predicted_scores = face_maps.map_scores({predicted_name: predicted_coords}, complete, k=k,
                                             n_permutations=config.n_permutations, n_bootstrap=config.n_bootstrap,
                                             **common)
-    scores = _join(scores, predicted_scores)
+    scores = _join(scores, predicted_scores, config.correction)
     add(scores, "How Much of Each Attribute the Maps Hold")
     data["map_quality"], data["map_scores"] = quality, scores
     data["map_coordinates"] = pd.concat(
@@ -168,11 +168,10 @@ def build(config, *, layers=("all",), attributes=None, map: str = "pca", k: int 
     if group_by:
         y = means[group_by]
         labels = np.where(y.isna(), None, np.where(y > y.median(), f"high {group_by}", f"low {group_by}"))
-        groups = pd.concat([sphere.group_mean_test(X, labels, ids, name=layer, n_permutations=config.n_permutations,
-                                                   seed=seed) for layer, X in feats.items()], ignore_index=True)
-        groups.attrs = dict(sphere.group_mean_test(feats[names[0]], labels, ids, n_permutations=0).attrs)
-        groups.attrs["psychoface"].update(n_permutations=config.n_permutations, seed=seed,
-                                          family=f"{len(names)} layers, uncorrected")
+        tests = [sphere.group_mean_test(X, labels, ids, name=layer, n_permutations=config.n_permutations, seed=seed)
+                 for layer, X in feats.items()]
+        groups = pd.concat(tests, ignore_index=True)
+        groups.attrs = {"psychoface": {**tests[0].attrs["psychoface"], "family": f"{len(names)} layers, uncorrected"}}
         add(groups, titled("Fréchet Means of Faces High and Low on {}", group_by))
         data["group_means"] = groups
     tick(6)
@@ -180,12 +179,12 @@ def build(config, *, layers=("all",), attributes=None, map: str = "pca", k: int 
     return Section("geometry", title, tables, described, figures, data)
 
 
-def _join(a, b):
-    out = pd.concat([a, b], ignore_index=True)
+def _join(a, b, correction):
+    """Two map-score tables as one family (the correction recomputed over both)."""
     from psychoface.analyses.inference import correct_p
 
-    out["p_corr"] = correct_p(out["p"].to_numpy(), a.attrs["psychoface"]["correction"].lower().replace(
-        "benjamini-hochberg", "fdr_bh"))
+    out = pd.concat([a, b], ignore_index=True)
+    out["p_corr"] = correct_p(out["p"].to_numpy(), correction)
     out.attrs = dict(a.attrs)
     meta = dict(a.attrs["psychoface"])
     meta["family"] = f"{out['map'].nunique()} maps x {out['attribute'].nunique()} attributes"
