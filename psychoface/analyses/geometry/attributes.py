@@ -13,6 +13,13 @@
   :func:`psychoface.analyses.rsa.rsa`, Holm across layers; both spaces shown as MDS maps
   (classical MDS; Torgerson, 1952), the network map rotated onto the human one by
   orthogonal Procrustes (Schönemann, 1966).
+
+Caveat: the readout directions are built from the ratings. With an isotropic kernel (features without
+structure) ``c_j' diag(lambda) c_k`` is proportional to the centred ratings' inner product, so the readout
+angles equal the rating angles and a Mantel test against people's space succeeds by construction: on OMI
+(500 faces, 34 attributes) 1,280 and 5,000 random Gaussian features gave rho = .996 and .999 with people's
+space. What a layer contributes is its departure from people's space, to be read against such a baseline
+(the geometry kind reports one).
 """
 
 from __future__ import annotations

@@ -57,6 +57,11 @@ def second_moment(X, ids, *, name: str = "layer", shrinkage="ledoit_wolf", what:
     Returns ``(S, info)`` with ``S`` ((n - 1) x (n - 1), positive definite) and ``info`` = {"shrinkage":
     value, "shrinkage_method": name, "rank": numerical rank before shrinkage}.
     """
+    return shrink(raw_second_moment(X, ids, name=name, what=what, chunk_size=chunk_size), shrinkage)
+
+
+def raw_second_moment(X, ids, *, name: str = "layer", what: str = "features", chunk_size: int = 4096) -> dict:
+    """The unshrunk second moment ``S`` with what the shrinkage estimators need (one pass over X)."""
     ids = [str(i) for i in ids]
     n, p = X.shape
     m = n - 1
@@ -67,16 +72,18 @@ def second_moment(X, ids, *, name: str = "layer", shrinkage="ledoit_wolf", what:
             f"{what} as stimuli minus one, and shrinking would put in meaning the data lack: compare it with "
             "RSA or the Procrustes distance instead"
         )
+    # z_k = Q' x_k and ||z_k||^2 = ||x_k - mean(x_k)||^2 (Q Q' is the centring matrix), so the centred
+    # Gram matrix and the features' centred sums of squares give S and Ledoit-Wolf's fourth moments
     Q = helmert_basis(n)
-    G = np.zeros((m, m))
+    K = np.zeros((n, n))
     fourth = 0.0  # sum over features of ||z_k||^4 (Ledoit-Wolf's beta)
     for c0 in range(0, p, chunk_size):
         chunk = np.asarray(X[:, c0 : c0 + chunk_size], dtype=np.float64)
         check_finite(chunk, ids, c0)
-        Z = Q.T @ chunk
-        G += Z @ Z.T
-        fourth += float((np.einsum("ij,ij->j", Z, Z) ** 2).sum())
-    S = G / p
+        chunk -= chunk.mean(axis=0)
+        K += chunk @ chunk.T
+        fourth += float((np.einsum("ij,ij->j", chunk, chunk) ** 2).sum())
+    S = Q.T @ K @ Q / p
     lam = np.linalg.eigvalsh(S)
     rank = int((lam > 1e-10 * max(lam[-1], 0.0)).sum())
     if rank < m:
@@ -85,6 +92,13 @@ def second_moment(X, ids, *, name: str = "layer", shrinkage="ledoit_wolf", what:
             "position); Riemannian RSA needs a full-rank matrix and shrinking would put in meaning the data "
             "lack: compare it with RSA or the Procrustes distance instead"
         )
+    return {"S": S, "fourth": fourth, "p": p, "rank": rank}
+
+
+def shrink(raw: dict, shrinkage="ledoit_wolf"):
+    """``(S, info)``: the raw second moment shrunk by Ledoit-Wolf, OAS or a fixed value towards ``mu I``."""
+    S, fourth, p = raw["S"], raw["fourth"], raw["p"]
+    m = len(S)
     mu = np.trace(S) / m
     if shrinkage == "ledoit_wolf":
         delta_ = float((S**2).sum())
@@ -108,9 +122,9 @@ def second_moment(X, ids, *, name: str = "layer", shrinkage="ledoit_wolf", what:
                 f"shrinkage {shrinkage!r}: use ledoit_wolf, oas or a number in [0, 1), e.g. 0.1"
             )
         label = "fixed"
-    S = (1.0 - value) * S
-    S[np.diag_indices(m)] += value * mu
-    return S, {"shrinkage": float(value), "shrinkage_method": label, "rank": rank}
+    out = (1.0 - value) * S
+    out[np.diag_indices(m)] += value * mu
+    return out, {"shrinkage": float(value), "shrinkage_method": label, "rank": raw["rank"]}
 
 
 def affine_invariant_distance(A: np.ndarray, B: np.ndarray, scale: str = "fixed") -> float:
@@ -237,9 +251,10 @@ def shrinkage_sensitivity(layers, ids, *, metric: str = "affine", scale: str = "
     """Distance between every pair of layers under each shrinkage (fixed values, Ledoit-Wolf, OAS)."""
     ids = [str(i) for i in ids]
     dist = affine_invariant_distance if metric == "affine" else log_euclidean_distance
+    raw = {k: raw_second_moment(X, ids, name=k) for k, X in layers.items()}
     rows = []
     for s in shrinkages:
-        moments = {k: second_moment(X, ids, name=k, shrinkage=s) for k, X in layers.items()}
+        moments = {k: shrink(r, s) for k, r in raw.items()}
         for a, b in itertools.combinations(layers, 2):
             rows.append({"layer_a": a, "layer_b": b, "shrinkage": str(s),
                          "shrinkage_a": moments[a][1]["shrinkage"], "shrinkage_b": moments[b][1]["shrinkage"],

@@ -19,6 +19,8 @@ from psychoface.reports.apa import Text
 from psychoface.reports.section import Section, figure, result_table, titled
 
 MAP_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+RANDOM_FEATURES = 2048
+RANDOM_NAME = "random features"
 
 
 def build(config, *, layers=("all",), attributes=None, map: str = "pca", k: int = 10, thumbnails: bool = False,
@@ -78,6 +80,10 @@ def build(config, *, layers=("all",), attributes=None, map: str = "pca", k: int 
         rows = [ids.index(i) for i in complete.index] if len(complete) < len(ids) else None
         network = {layer: attribute_space.readout_angles(X if rows is None else np.asarray(X[rows]), complete,
                                                          name=layer) for layer, X in feats.items()}
+        # baseline: the readout of random Gaussian features (an isotropic kernel) reproduces people's space
+        # up to sampling, so a layer's agreement is to be read against it
+        noise = np.random.default_rng(seed).standard_normal((len(complete), RANDOM_FEATURES))
+        network[RANDOM_NAME] = attribute_space.readout_angles(noise, complete, name=RANDOM_NAME)
         space = attribute_space.compare_attribute_spaces(network, human, n_permutations=config.n_permutations,
                                                          n_bootstrap=config.n_bootstrap, **common)
         add(space, "Attribute Spaces of the Layers Compared With People's")

@@ -68,6 +68,7 @@ def attribute_space_sentence(row, attrs, n_tests):
     reference = row.get("reference", "people")
     whose = "people's" if reference == "people" else f"the {reference}'s"
     what = ("The attribute space of people" if row["layer"] == "people"
+            else "The attribute space of random features (the baseline)" if row["layer"] == "random features"
             else f"The attribute space of {row['layer']}")
     return [Text(f"{what} (angles between {int(row['n_attributes'])} attributes) matched {whose}, ", clause,
                  text.parenthetical(note), ".")]
@@ -161,7 +162,10 @@ def methods_attribute_space(attrs, cites, written):
         "the layer's attribute space, and the angles arccos(r) between the attributes' mean ratings across faces "
         f"the human one. The spaces were compared with Mantel tests {cites.paren('mantel1967')} over attributes "
         f"and drawn as classical MDS maps {cites.paren('torgerson1952')}, each rotated onto people's by "
-        f"orthogonal Procrustes {cites.paren('schonemann1966')}."
+        f"orthogonal Procrustes {cites.paren('schonemann1966')}. Because the readout directions are built from "
+        "the ratings, a kernel without structure (2,048 random Gaussian features, reported as a baseline) "
+        "reproduces people's space up to sampling; a layer's departure from people's space is what its "
+        "features add."
     )]
 
 
