@@ -761,3 +761,32 @@ def write_per_rater_files(folder, trials: pd.DataFrame) -> list[Path]:
         if stale not in written:
             stale.unlink()
     return written
+
+
+# -- known geometry (psychoface geometry's truth in the demo) ----------------------------------------------
+
+
+def true_attribute_angles(attributes=None) -> pd.DataFrame:
+    """The generator's attribute space: angles (radians) between the attributes' weight vectors.
+
+    With independent standard-normal parameters the population correlation of two attributes' true
+    scores is the cosine of their weight vectors, so ``arccos`` of it is the angle the rating vectors of
+    infinitely many faces would make (what ``psychoface geometry`` estimates from the mean ratings).
+    """
+    models = _attribute_models(attributes)
+    W = np.array([[m.weights.get(p, 0.0) for p in PARAMETERS] for m in models.values()], dtype=float)
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    angles = np.arccos(np.clip(W @ W.T, -1.0, 1.0))
+    np.fill_diagonal(angles, 0.0)
+    return pd.DataFrame(angles, index=list(models), columns=list(models))
+
+
+def parameter_distinctiveness(parameters: pd.DataFrame) -> pd.Series:
+    """Each face's distance from the average face in the generator's parameter space, ``||z||``.
+
+    The parameters are standardised with population mean 0, so this is Valentine's (1991) distinctiveness
+    in the space the faces were drawn from (``hair_lightness``, the nuisance parameter, included: it is
+    drawn like the others).
+    """
+    z = parameters[list(PARAMETERS)].to_numpy(float)
+    return pd.Series(np.linalg.norm(z, axis=1), index=parameters.index, name="parameter distinctiveness")
