@@ -82,18 +82,18 @@ def run_bare(paths, batch_size, compile=False):
     start = time.perf_counter()
     torch.manual_seed(0)
     net = torchvision.models.vgg16().eval()
+    to_conv5, to_fc7 = net.features[:30], net.classifier[:5]
     if compile:
-        net.features = torch.compile(net.features)
-        net.classifier = torch.compile(net.classifier)
+        to_conv5, to_fc7 = torch.compile(to_conv5), torch.compile(to_fc7)
     transform = torchvision.models.VGG16_Weights.DEFAULT.transforms()
     conv5, fc7 = [], []
     with torch.inference_mode():
         for i in range(0, len(paths), batch_size):
             x = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths[i:i + batch_size]])
-            h = net.features[:30](x)
+            h = to_conv5(x)
             conv5.append(h.flatten(1).numpy().copy())
             h = net.avgpool(net.features[30](h))
-            fc7.append(net.classifier[:5](torch.flatten(h, 1)).numpy().copy())
+            fc7.append(to_fc7(torch.flatten(h, 1)).numpy().copy())
     return time.perf_counter() - start
 
 
