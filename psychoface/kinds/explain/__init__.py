@@ -7,7 +7,7 @@ method (:mod:`psychoface.explain.methods`), the map is warped into the mean land
 (:mod:`psychoface.explain.align`) and streamed to disk. A reference readout, the mean of ``n_null`` readouts
 fitted on permuted ratings (same folds), is explained the same way. Then, per attribute: region shares against
 the regions' area shares and pairwise (:func:`~psychoface.analyses.explain.region_shares`), a cluster test of
-the per-face normalised maps (each map divided by its mean absolute value) paired against the reference
+the per-face normalised maps (each map minus its mean, divided by its mean absolute deviation) paired against the reference
 readout's maps (or high- against low-rated faces), deletion/insertion curves on a subset of faces, and the
 data- and cascading model-randomisation checks; between attributes, paired cluster tests of their maps.
 
@@ -38,8 +38,11 @@ CONTRASTS = ("permuted", "high_low")
 
 
 def _normalised(maps) -> np.ndarray:
-    """Each face's map divided by its mean absolute value (maps of different readouts on one scale)."""
+    """Each face's map minus its spatial mean, divided by its mean absolute deviation: maps of different
+    readouts on one scale, and without the map-wide offset that coarse signed maps (Grad-CAM at a 7 x 7 layer)
+    carry and that would otherwise make one cluster of the whole map."""
     m = np.asarray(maps, dtype=np.float32)
+    m = m - m.mean(axis=(1, 2), keepdims=True)
     scale = np.abs(m).mean(axis=(1, 2), keepdims=True)
     return m / np.where(scale > 0, scale, 1.0)
 

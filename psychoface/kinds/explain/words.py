@@ -69,7 +69,7 @@ def note(*parts) -> Text:
 
 
 def _p(row, attrs, n_tests):
-    p, phrase = text._p_and_note(row, attrs, n_tests)
+    p, phrase = text.p_and_note(row, attrs, n_tests)
     return fmt_p(p), phrase
 
 
@@ -116,7 +116,7 @@ def _region_summary(df, attrs, where):
         sig = sub_df[(sub_df["p_corr"] < 0.05) & (sub_df["share_excess"] > 0)]["region"].tolist()
         out.append(Text(f"For {attr}, the {top['region']} held the most attribution relative to its area (",
                         fmt_number(top["share_ratio"], 2), " times its area share); regions above their area "
-                        f"share after correction: {text._and(sig) if sig else 'none'} ({where})."))
+                        f"share after correction: {text.and_list(sig) if sig else 'none'} ({where})."))
     return out
 
 
@@ -141,7 +141,7 @@ def _sanity_summary(df, attrs, where):
     if failed.empty:
         return [Text(f"Every sanity check was passed ({where}).")]
     return [Text(f"{len(failed)} of {len(df)} sanity checks failed ({where}): the maps stayed similar after ",
-                 text._and(dict.fromkeys(failed["check"])), ".")]
+                 text.and_list(dict.fromkeys(failed["check"])), ".")]
 
 
 def _methods(attrs, cites, written):
@@ -166,7 +166,7 @@ def _methods(attrs, cites, written):
                     f"{cites.paren('sagonas2013')}; each region's share of absolute attribution was compared "
                     "with its share of the image area by sign-flip permutation tests across faces "
                     f"{cites.paren('phipson2010')}, with d_z {cites.paren('lakens2013')} and Holm's correction "
-                    f"{cites.paren('holm1979')}. Pixel maps, normalised per face, were tested with cluster-based "
+                    f"{cites.paren('holm1979')}. Pixel maps, centred and scaled per face, were tested with cluster-based "
                     f"permutation tests {cites.paren('maris2007')} in MNE-Python {cites.paren('gramfort2013')}, "
                     "paired against the maps of a readout fitted on permuted ratings. Deletion and insertion "
                     f"curves {cites.paren('petsiuk2018')} and the data- and cascading model-randomisation checks "
