@@ -212,7 +212,7 @@ def test_metadata_matching_and_checks(tmp_path):
     meta = table.load_metadata(f, ["face_1", "face_2", "face_3", "face_4"])
     assert meta.loc["face_1", "sex"] == "f" and not pd.api.types.is_numeric_dtype(meta["age"])
     assert pd.isna(meta.loc["face_4", "sex"])
-    with pytest.raises(PsychofaceError, match="closest: face_1"):
+    with pytest.raises(PsychofaceError, match="closest: face1"):
         table.load_metadata(f, ["face1", "face7"])
     with pytest.raises(PsychofaceError, match="closest: sex"):
         table.load_metadata(f, ["face_1"], columns=["sexx"])
