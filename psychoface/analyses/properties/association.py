@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from psychoface.analyses.inference import correct_p, correction_label, percentile_ci
+from psychoface.analyses.inference import correct_p, correction_label, percentile_ci, resample_counts
 from psychoface.errors import PsychofaceError
 
 
@@ -46,7 +46,11 @@ def spearman(o, x, covariates=None, ci_level=0.95) -> dict:
     if k:
         Z = np.column_stack([np.ones(n), _ranks(np.asarray(covariates, float).reshape(n, -1))])
         ro, rx = _residualise(ro, Z), _residualise(rx, Z)
-    rho = float(np.corrcoef(ro, rx)[0, 1])
+    return _rho_stats(float(np.corrcoef(ro, rx)[0, 1]), n, k, ci_level)
+
+
+def _rho_stats(rho, n, k, ci_level):
+    """t-test p and Fisher-z CI of a (partial) correlation with ``k`` covariates."""
     dof = n - 2 - k
     t = rho * np.sqrt(dof / max(1e-300, 1 - rho * rho))
     p = float(2 * stats.t.sf(abs(t), dof))
@@ -96,8 +100,7 @@ def anova_eta2(o, groups, *, ci_level=0.95, n_bootstrap=2000, rng=None) -> dict:
     lo = hi = np.nan
     if n_bootstrap:
         rng = rng if rng is not None else np.random.default_rng(0)
-        idx = rng.integers(0, n, size=(n_bootstrap, n))
-        W = np.stack([np.bincount(row, minlength=n) for row in idx]).astype(float)
+        W = resample_counts(rng, n_bootstrap, n)
         lo, hi = (float(v) for v in percentile_ci(_eta2(o, codes, k, W), ci_level))
     return {"n": n, "estimate": eta2, "ci_low": lo, "ci_high": hi, "statistic": float(res.statistic),
             "df": float(k - 1), "df2": float(n - k), "p": float(res.pvalue)}
@@ -126,19 +129,30 @@ def associate(
         if types.get(c) != "continuous":
             raise PsychofaceError(f"covariate {c!r} is not a continuous property; use a numeric property")
     outputs = outputs.reindex(properties.index)
+    O = outputs.to_numpy(float)
+    o_ok = ~np.isnan(O)
+    complete_o = o_ok.all(axis=0)
+    ranked_o = _ranks(O)  # used for outputs without missing values when no covariates are given
+    cov_ok = properties[covariates].notna().all(axis=1).to_numpy() if covariates else np.ones(len(O), bool)
     rows = []
-    for out in outputs.columns:
-        for prop in properties.columns:
-            if prop in covariates:
-                continue
-            cols = [prop] + covariates
-            ok = outputs[out].notna() & properties[cols].notna().all(axis=1)
-            o = outputs.loc[ok, out].to_numpy(float)
-            x = properties.loc[ok, prop]
+    for prop in properties.columns:
+        if prop in covariates:
+            continue
+        x_all = properties[prop]
+        x_ok = x_all.notna().to_numpy() & cov_ok
+        rx_all = _ranks(x_all.to_numpy(float)) if types[prop] == "continuous" and x_ok.all() else None
+        for j, out in enumerate(outputs.columns):
+            ok = o_ok[:, j] & x_ok
+            o = O[ok, j]
+            x = x_all[ok]
             row = {"output": out, "property": prop, "type": types[prop]}
             if types[prop] == "continuous":
-                cov = properties.loc[ok, covariates].to_numpy(float) if covariates else None
-                res = spearman(o, x.to_numpy(float), cov, ci_level)
+                if rx_all is not None and complete_o[j] and not covariates:
+                    rho = float(np.corrcoef(ranked_o[:, j], rx_all)[0, 1])
+                    res = _rho_stats(rho, len(o), 0, ci_level)
+                else:
+                    cov = properties.loc[ok, covariates].to_numpy(float) if covariates else None
+                    res = spearman(o, x.to_numpy(float), cov, ci_level)
                 row.update(test="partial Spearman" if covariates else "Spearman", effect="rho", **res)
             elif x.nunique() == 2:
                 row.update(test="Welch t", effect="g", **hedges_g(o, x.to_numpy(), ci_level))
@@ -146,7 +160,9 @@ def associate(
                 row.update(test="one-way ANOVA", effect="eta2",
                            **anova_eta2(o, x.to_numpy(), ci_level=ci_level, n_bootstrap=n_bootstrap, rng=rng))
             rows.append(row)
+    order = {out: j for j, out in enumerate(outputs.columns)}
     df = pd.DataFrame(rows)
+    df = df.iloc[np.argsort(df["output"].map(order).to_numpy(), kind="stable")].reset_index(drop=True)
     for col in ("contrast", "df2"):
         if col not in df:
             df[col] = np.nan

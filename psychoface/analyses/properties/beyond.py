@@ -51,11 +51,12 @@ def _orth(A):
     return q[:, keep]
 
 
-def freedman_lane(o, h, X, perms):
+def freedman_lane(o, h, X, perms, inverse=None):
     """Observed and permuted F statistics of ``X`` added to ``o ~ 1 + h`` (Freedman-Lane).
 
-    ``o``: (n, m) outputs sharing ``h``; ``X``: (n, q) property columns; ``perms``: (N, n) permutations.
-    Returns (F (m,), F_null (N, m), delta_ss (m,), ss_res_reduced (m,), q).
+    ``o``: (n, m) outputs sharing ``h``; ``X``: (n, q) property columns; ``perms``: (N, n) permutations
+    (``inverse``: their inverses, computed when not given). Returns (F (m,), F_null (N, m), delta_ss (m,),
+    ss_res_reduced (m,), q).
     """
     n = len(h)
     U = _orth(np.column_stack([np.ones(n), h]))  # reduced design
@@ -72,37 +73,46 @@ def freedman_lane(o, h, X, perms):
     delta = ((Q.T @ E) ** 2).sum(axis=0)
     F = (delta / q) / ((ss_e - delta) / df2)
     N = len(perms)
+    if inverse is None:
+        inverse = np.argsort(perms, axis=1)
+    # o* = fitted + E[perm] has reduced residual M_U E[perm]; its projections on U and Q are
+    # sum_i A[i] E[perm[i]] = sum_j A[inverse[j]] E[j], one matrix product per block of permutations
+    A = np.column_stack([U, Q]).T  # (r, n)
+    k = U.shape[1]
     F_null = np.empty((N, E.shape[1]))
-    step = max(1, _BLOCK // (n * E.shape[1]))
+    step = max(1, _BLOCK // (n * A.shape[0]))
     for b0 in range(0, N, step):
-        P = perms[b0 : b0 + step]
-        Ep = E[P]  # (b, n, m): permuted residuals; o* = fitted + Ep, so o*'s reduced residual is M_U Ep
-        uu = np.einsum("nk,bnm->bkm", U, Ep)
-        qq = np.einsum("nk,bnm->bkm", Q, Ep)
-        ss_red = ss_e[None, :] - (uu * uu).sum(axis=1)
-        d = (qq * qq).sum(axis=1)
+        inv = inverse[b0 : b0 + step]
+        proj = (A[:, inv].reshape(-1, n) @ E).reshape(A.shape[0], len(inv), -1)  # (r, b, m)
+        ss_red = ss_e[None, :] - (proj[:k] ** 2).sum(axis=0)
+        d = (proj[k:] ** 2).sum(axis=0)
         F_null[b0 : b0 + step] = (d / q) / ((ss_red - d) / df2)
     return F, F_null, delta, ss_e, q
 
 
-def _dependence(v, X, kind, W=None):
-    """Pearson r of ``v`` with the single column of ``X`` (or eta with a categorical ``X``), per resample
-    weights ``W`` (B, n) or once."""
+def _dependence(V, X, W=None):
+    """Pearson r of each column of ``V`` (n, m) with the single column of ``X`` (or eta with a categorical
+    ``X`` of several dummy columns): (B, m) for resampling weights ``W`` (B, n), or (1, m) once. All
+    resampled moments come from one matrix product."""
     if W is None:
-        W = np.ones((1, len(v)))
-    N = W.sum(axis=1)
-    mv, vv = W @ v / N, W @ (v * v) / N
-    var_v = vv - mv * mv
+        W = np.ones((1, len(V)))
+    m = V.shape[1]
+    N = W.sum(axis=1)[:, None]
     if X.shape[1] == 1:
-        x = X[:, 0]
-        mx, xx, vx = W @ x / N, W @ (x * x) / N, W @ (v * x) / N
+        x = X[:, :1]
+        M = W @ np.hstack([V, V * V, V * x, x, x * x]) / N
+        mv, vv, vx, mx, xx = M[:, :m], M[:, m : 2 * m], M[:, 2 * m : 3 * m], M[:, 3 * m :][:, :1], M[:, -1:]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (vx - mv * mx) / np.sqrt(var_v * (xx - mx * mx))
+            return (vx - mv * mx) / np.sqrt((vv - mv * mv) * (xx - mx * mx))
     G = np.column_stack([1.0 - X.sum(axis=1), X])  # one-hot including the reference level
-    ng, sg = W @ G, W @ (G * v[:, None])
+    k = G.shape[1]
+    M = W @ np.hstack([V, V * V, G, (G[:, :, None] * V[:, None, :]).reshape(len(V), -1)])
+    mv, vv = M[:, :m] / N, M[:, m : 2 * m] / N
+    ng = M[:, 2 * m : 2 * m + k][:, :, None]
+    sg = M[:, 2 * m + k :].reshape(len(W), k, m)
     with np.errstate(invalid="ignore", divide="ignore"):
         between = np.nansum(sg * sg / np.where(ng > 0, ng, np.nan), axis=1) / N - mv * mv
-        return np.sqrt(np.clip(between / var_v, 0.0, None))
+        return np.sqrt(np.clip(between / (vv - mv * mv), 0.0, None))
 
 
 def beyond_humans(
@@ -139,6 +149,7 @@ def beyond_humans(
     perm_rng, boot_rng = np.random.default_rng(seed).spawn(2)
     n_all = len(ids)
     base_perms = perm_rng.permuted(np.tile(np.arange(n_all), (n_permutations, 1)), axis=1)
+    base_inverse = np.argsort(base_perms, axis=1)
     W_all = resample_counts(boot_rng, n_bootstrap, n_all) if n_bootstrap else None
     rows = []
     by_attr: dict[str, list[str]] = {}
@@ -151,17 +162,20 @@ def beyond_humans(
             o = outputs.loc[ok, outs].to_numpy(float)
             h = humans.loc[ok, attr].to_numpy(float)
             X = _property_columns(properties.loc[ok, prop], types[prop])
-            perms = _restrict(base_perms, ok)
-            F, F_null, delta, ss_e, q = freedman_lane(o, h, X, perms)
+            if ok.all():
+                F, F_null, delta, ss_e, q = freedman_lane(o, h, X, base_perms, base_inverse)
+            else:
+                F, F_null, delta, ss_e, q = freedman_lane(o, h, X, _restrict(base_perms, ok))
             ss_tot = ((o - o.mean(axis=0)) ** 2).sum(axis=0)
             p = permutation_p(F, F_null, alternative="greater")
-            r_h = float(_dependence(h, X, types[prop])[0])
-            lo = hi = np.full(len(outs), np.nan)
-            W = W_all[:, ok] if W_all is not None else None
-            if W is not None:
-                boot_h = _dependence(h, X, types[prop], W)
+            V = np.column_stack([h, o])
+            dep = _dependence(V, X)[0]
+            if W_all is not None:
+                boot = _dependence(V, X, W_all if ok.all() else W_all[:, ok])
+                boot_diff = boot[:, 1:] - boot[:, :1]
+            r_h = float(dep[0])
             for j, out in enumerate(outs):
-                r_o = float(_dependence(o[:, j], X, types[prop])[0])
+                r_o = float(dep[1 + j])
                 partial = np.sqrt(delta[j] / ss_e[j])
                 if q == 1:
                     xr = X[:, 0] - np.polyval(np.polyfit(h, X[:, 0], 1), h)
@@ -171,9 +185,8 @@ def beyond_humans(
                        "partial_r": float(partial), "delta_r2": float(delta[j] / ss_tot[j]),
                        "F": float(F[j]), "df1": q, "df2": n - 2 - q, "p": float(p[j]),
                        "r_network": r_o, "r_humans": r_h, "r_diff": r_o - r_h}
-                if W is not None:
-                    diff = _dependence(o[:, j], X, types[prop], W) - boot_h
-                    row["ci_low"], row["ci_high"] = (float(v) for v in percentile_ci(diff, ci_level))
+                if W_all is not None:
+                    row["ci_low"], row["ci_high"] = (float(v) for v in percentile_ci(boot_diff[:, j], ci_level))
                 else:
                     row["ci_low"] = row["ci_high"] = np.nan
                 if kci:
