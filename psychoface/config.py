@@ -40,6 +40,11 @@ ratings = "{ratings}"
 # syntax on the file's columns); mean ratings, reliability and noise ceilings use those rows only.
 # trials_where = "rating_type != 'repeat'"
 
+# Optional: facial landmarks for the shape analyses: a CSV (long: stimulus, point, x, y; or wide:
+# stimulus, x0, y0, x1, y1, ...) or a folder of webmorph .tem / iBUG .pts files named like the
+# images. Left out: .tem / .pts files beside the images. `psychoface landmarks` detects them.
+# landmarks = "landmarks.csv"
+
 # The network: any torchvision classification model (`psychoface layers --model NAME` lists
 # its layers). weights: "DEFAULT" (torchvision's pretrained weights, cached in $TORCH_HOME),
 # another torchvision weights name of the model (e.g. "IMAGENET1K_V1"; any case), a path to a
@@ -85,6 +90,7 @@ class StudyConfig:
     id_column: str | None = None
     path_column: str | None = None
     trials_where: str | None = None
+    landmarks: str | None = None
     model: str = "vgg16"
     weights: str = "DEFAULT"
     layers: list[str] = field(default_factory=lambda: ["conv5", "fc7"])
@@ -191,7 +197,7 @@ def parse_config(text: str, *, root: Path, source: Path | None = None) -> StudyC
     defaults = StudyConfig()
     for key, value in data.items():
         expected = type(getattr(defaults, key))
-        if key in ("images", "ratings", "id_column", "path_column", "trials_where"):
+        if key in ("images", "ratings", "id_column", "path_column", "trials_where", "landmarks"):
             expected = str
         if key == "layers" and isinstance(value, str):
             data[key] = value = [value]

@@ -15,24 +15,20 @@ from scipy import stats
 
 from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import MINUS
+from psychoface.reports.references import bibliography, citations
+from psychoface.kinds.compare import dependent_correlation_sentence
+from psychoface.kinds.differences import paired_difference_sentence
+from psychoface.kinds.correlate import correlation_sentence, unit_summary_sentence
+from psychoface.kinds.predict import prediction_sentence
+from psychoface.kinds.reliability import icc_sentence, reliability_sentence
+from psychoface.kinds.rsa import rsa_sentence
+from psychoface.reports.methods import methods_paragraph, references
 from psychoface.reports.text import (
-    REFERENCES,
-    citations,
     correction_phrase,
-    correlation_sentence,
-    dependent_correlation_sentence,
     describe,
-    icc_sentence,
-    methods_paragraph,
-    paired_difference_sentence,
-    prediction_sentence,
-    references,
-    reliability_sentence,
     resolution_note,
-    rsa_sentence,
     sentences,
     stat_clause,
-    unit_summary_sentence,
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -287,7 +283,7 @@ def test_methods_paragraph_states_every_parameter():
 
 
 def test_methods_paragraphs_one_per_topic_and_one_p_sentence_per_method():
-    from psychoface.reports.text import methods_paragraphs
+    from psychoface.reports.methods import methods_paragraphs
 
     profile = {**RSA, "family": "5 layers x 7 rating RDMs"}
     pair = {**RSA, "ci_method": "none", "family": "1 layer x 6 rating RDMs"}
@@ -361,11 +357,11 @@ def test_every_citation_has_its_reference_and_vice_versa():
         "Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian "
         "Journal of Statistics, 6*(2), 65–70.")
     assert all(re.search(r"\(\d{4}\)\.", r) for r in plain)
-    smouse = REFERENCES["smouse1986"].entry.render("markdown")
+    smouse = bibliography()["smouse1986"].entry.render("markdown")
     assert smouse == ("Smouse, P. E., Long, J. C., & Sokal, R. R. (1986). Multiple regression and correlation "
                       "extensions of the Mantel test of matrix correspondence. *Systematic Zoology, 35*(4), "
                       "627–632. https://doi.org/10.2307/2413122")
-    assert REFERENCES["spearman1904"].entry.render("markdown") == (
+    assert bibliography()["spearman1904"].entry.render("markdown") == (
         "Spearman, C. (1904). The proof and measurement of association between two things. *The American "
         "Journal of Psychology, 15*(1), 72–101. https://doi.org/10.2307/1412159")
 
@@ -609,7 +605,7 @@ def test_sentence_numbers_match_scipy_on_real_ratings():
 
 
 def test_methods_paragraph_states_which_rating_rows_were_kept():
-    from psychoface.reports.text import methods_paragraph
+    from psychoface.reports.methods import methods_paragraph
 
     text = (methods_paragraph({"n_images": 10, "attributes": ["trust"], "n_ratings": 200,
                                        "trials_where": "rating_type != 'repeat'"})).plain
@@ -617,7 +613,7 @@ def test_methods_paragraph_states_which_rating_rows_were_kept():
 
 
 def test_methods_paragraph_says_the_mean_split_half_r_is_stepped_up():
-    from psychoface.reports.text import methods_paragraph
+    from psychoface.reports.methods import methods_paragraph
 
     text = methods_paragraph({"analyses": [{"analysis": "split_half_reliability", "n_splits": 100,
                                             "noise_ceiling": "sqrt(reliability) (Spearman, 1904)"}]}).plain

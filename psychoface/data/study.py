@@ -155,6 +155,7 @@ class CheckReport:
     format: str | None = None
     ratings_per_stimulus: tuple[int, float, int] | None = None
     n_raters: int | None = None
+    landmarks: str | None = None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -186,6 +187,8 @@ class CheckReport:
             rows.append(("ratings per stimulus and attribute", f"min {lo}, median {med:g}, max {hi}"))
         if self.format == "long":
             rows.append(("raters", self.n_raters if self.n_raters is not None else "no rater ids"))
+        if self.landmarks is not None:
+            rows.append(("landmarks", self.landmarks))
         rows.append(("problems", f"{len(self.errors)} blocking, {len(self.warnings)} other"))
         return pd.DataFrame({"item": [r[0] for r in rows], "value": [str(r[1]) for r in rows]})
 
@@ -198,6 +201,7 @@ def check_study(
     path_column: str | None = None,
     decode: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    landmarks: str | os.PathLike | None = None,
 ) -> CheckReport:
     """Validate a study without stopping at the first problem.
 
@@ -207,6 +211,10 @@ def check_study(
     cannot be read, no matching ids. Other problems: unmatched ids on either side, attributes with the same
     mean for every stimulus, attributes missing for more than half of the stimuli, stimulus-attribute
     pairs with a single rating.
+
+    Landmarks (``landmarks``: a CSV or folder; else ``.tem``/``.pts`` files beside the images, when there are
+    any): unreadable or mismatched files (different numbers of points, bad values) and landmarks without an
+    image block; images without landmarks and points outside the image are reported.
     """
     folder = Path(images).expanduser()
     report = CheckReport(folder, Path(ratings).expanduser() if ratings is not None else None)
@@ -217,6 +225,7 @@ def check_study(
         stimuli = []
     report.n_images = len(stimuli)
     _check_images(report, stimuli, decode, max_pixels)
+    _check_landmarks(report, stimuli, landmarks)
     if ratings is None:
         return report
     try:
@@ -244,6 +253,33 @@ def check_study(
         )
     _check_ratings(report, loaded.restrict([s.id for s in matched]))
     return report
+
+
+def _check_landmarks(report: CheckReport, stimuli: list[Stimulus], source) -> None:
+    from psychoface.data.landmarks import LANDMARK_EXTENSIONS, load_landmarks, outside_image
+
+    if source is None and not any(s.path.with_suffix(e).is_file() for s in stimuli for e in LANDMARK_EXTENSIONS):
+        return
+    try:
+        found = load_landmarks(source) if source is not None else load_landmarks(images=stimuli)
+    except PsychofaceError as exc:
+        report.landmarks = "unreadable"
+        report.errors.append(str(exc))
+        return
+    ids = {s.id for s in stimuli}
+    orphans = [i for i in found.ids if i not in ids]
+    missing = [s.id for s in stimuli if s.id not in set(found.ids)]
+    report.landmarks = f"{found.n} faces x {found.k} points ({found.template}), {found.source}"
+    if orphans:
+        report.errors.append(f"{len(orphans)} stimuli have landmarks but no image (e.g. {_examples(orphans)}); "
+                             "remove them or add the images")
+    if missing:
+        report.warnings.append(f"{len(missing)} images have no landmarks (e.g. {_examples(missing)}); the shape "
+                               "analyses need every face's landmarks (`psychoface landmarks` detects them)")
+    outside = outside_image(found, [s for s in stimuli if s.id in set(found.ids)])
+    if outside:
+        report.warnings.append(f"{len(outside)} faces have landmarks outside the image (e.g. {_examples(outside)}); "
+                               "check those files")
 
 
 def _check_images(report: CheckReport, stimuli: list[Stimulus], decode: bool, max_pixels: int) -> None:

@@ -141,6 +141,11 @@ class SyntheticStudy:
         """Stimulus ids, in order (``face_001``, ...), equal to the image file stems."""
         return list(self.parameters.index)
 
+    @property
+    def landmarks_path(self) -> Path:
+        """``landmarks.csv``: the exact 68 dlib-order landmarks of every face (:func:`face_landmarks`)."""
+        return self.folder / LANDMARKS_FILE
+
 
 def _check_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -428,6 +433,105 @@ def render_face(parameters: Mapping[str, float], *, image_size: int = 224, seed=
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
+# --------------------------------------------------------------------------------------- landmarks
+
+LANDMARKS_FILE = "landmarks.csv"
+"""The demo study's landmark file (long layout: stimulus, point, x, y)."""
+
+
+def _perturbed_side(entropy: list[int]) -> float:
+    """Which side :func:`render_face` perturbs (-1: image left, +1: image right): the same draws from the
+    texture stream as the drawing makes before it picks the side (background colour, background noise)."""
+    rng = np.random.default_rng(entropy + [_TEXTURE_STREAM])
+    rng.uniform()
+    rng.standard_normal((6, 6, 1))
+    rng.standard_normal((6, 6, 3))
+    return 1.0 if rng.uniform() < 0.5 else -1.0
+
+
+def face_landmarks(parameters: Mapping[str, float], *, image_size: int = 224, seed=0) -> np.ndarray:
+    """The exact 68 landmarks of the face :func:`render_face` draws, in dlib / iBUG 300-W order.
+
+    Returns a (68, 2) array of pixel coordinates (x right, y down; the centre of pixel *i* is at *i*, as in
+    dlib), computed from the same geometry as the drawing: jaw 0-16 on the lower half of the face oval
+    (from the image-left end of its horizontal axis through the chin), brows 17-26 on the centre lines of
+    the drawn brows (outer to inner, then inner to outer), nose 27-30 on the drawn bridge down to the tip
+    and 31-35 on the nostril line, eyes 36-47 on the eye ellipses (corners and the lids at 60 and 120
+    degrees), lips 48-67 on the drawn mouth curve (its corners, its upper and lower edges, and its centre
+    line for the inner lips, which meet in a closed mouth).
+    """
+    size = _check_int("image_size", image_size, 32)
+    missing = [name for name in PARAMETERS if name not in parameters]
+    if missing:
+        raise PsychofaceError(f"face parameters lack {', '.join(missing)}; give every entry of PARAMETERS")
+    p = {name: float(parameters[name]) for name in PARAMETERS}
+    entropy = [_check_int("seed", s, 0) for s in (seed if isinstance(seed, (tuple, list)) else (seed,))]
+    sign = _perturbed_side(entropy)
+    cx, cy = 0.5, 0.5
+    a, b = _lin(p["face_width"], 0.235, 0.025), _lin(p["face_height"], 0.30, 0.022)
+    asym = 1.0 - _unit(p["symmetry"])
+    pts = np.zeros((68, 2))
+    t = np.pi - np.arange(17) * np.pi / 16
+    pts[0:17] = np.column_stack([cx + a * np.cos(t), cy + b * np.sin(t)])
+
+    eye_y = cy - 0.045
+    rx = _lin(p["eye_size"], 0.040, 0.0065)
+    dx = min(_lin(p["eye_spacing"], 0.085, 0.01), 0.85 * a - 1.3 * rx)
+    brow_gap, tilt = _lin(p["brow_height"], 0.05, 0.01), _lin(p["brow_tilt"], 0.0, 0.009)
+    angles = np.deg2rad([180.0, 120.0, 60.0, 0.0, -60.0, -120.0])
+    for side, brow_slot, eye_slot in ((-1, 17, 36), (1, 22, 42)):
+        perturbed = side == sign
+        ey = eye_y - (0.03 * asym if perturbed else 0.0)
+        erx = rx * (1.0 + (0.3 * asym if perturbed else 0.0))
+        ery = erx * 0.62
+        by = ey - ery - brow_gap - (0.02 * asym if perturbed else 0.0)
+        ex = cx + side * dx
+        pts[eye_slot:eye_slot + 6] = np.column_stack([ex + erx * np.cos(angles), ey - ery * np.sin(angles)])
+        outer = np.array([ex + side * erx * 1.15, by + 0.004])
+        inner = np.array([ex - side * erx * 1.05, by - tilt])
+        middle = (outer + inner) / 2 - np.array([0.0, 0.008])
+        brow = [outer, (outer + middle) / 2, middle, (middle + inner) / 2, inner]
+        pts[brow_slot:brow_slot + 5] = brow if side == -1 else brow[::-1]
+
+    nose_top = eye_y + 0.01
+    tip = nose_top + _lin(p["nose_length"], 0.075, 0.012)
+    nose_x = cx + sign * 0.012 * asym
+    top, bend, end = np.array([nose_x, nose_top]), np.array([nose_x + 0.01, tip - 0.01]), np.array([nose_x + 0.006, tip])
+    pts[27:31] = [top, (top + bend) / 2, bend, end]
+    pts[31:36] = np.column_stack([nose_x + np.linspace(-0.018, 0.006, 5), np.full(5, tip)])
+
+    mouth_y = max(cy + 0.15, tip + 0.06)
+    chord = a * math.sqrt(max(0.0, 1.0 - ((mouth_y - cy) / b) ** 2))
+    mw = min(_lin(p["mouth_width"], 0.065, 0.011), 0.75 * chord)
+    curve = _lin(p["mouth_curvature"], 0.0, 0.011)
+    mouth_x = cx + sign * 0.015 * asym
+    h = 0.013 / 2  # half the drawn line width: the lip edges
+
+    def lip(s: float, offset: float = 0.0) -> tuple[float, float]:
+        return mouth_x + s * mw, mouth_y - curve * (s * s - 1.0 / 3.0) + sign * 0.012 * asym * s + offset
+
+    third = 1.0 / 3.0
+    upper = [lip(s, -h) for s in (-2 * third, -third, 0.0, third, 2 * third)]
+    lower = [lip(s, h) for s in (2 * third, third, 0.0, -third, -2 * third)]
+    left, right = lip(-1.0), lip(1.0)
+    pts[48:60] = [(left[0] - h, left[1]), *upper, (right[0] + h, right[1]), *lower]
+    pts[60:68] = [left, lip(-third), lip(0.0), lip(third), right, lip(third), lip(0.0), lip(-third)]
+    return pts * size - 0.5
+
+
+def landmark_table(parameters: pd.DataFrame, *, image_size: int = 224, seed: int = 0) -> pd.DataFrame:
+    """The exact landmarks of every face of a generated study (face *i* drawn with texture seed
+    ``(seed, i)``, as :func:`generate_study` draws it): long layout, columns stimulus, point (0-67), x, y."""
+    coords = np.stack([face_landmarks(row, image_size=image_size, seed=(seed, i))
+                       for i, (_, row) in enumerate(parameters.iterrows())])
+    n, k = coords.shape[:2]
+    return pd.DataFrame({
+        "stimulus": np.repeat(parameters.index.to_numpy(dtype=object), k),
+        "point": np.tile(np.arange(k), n),
+        "x": coords[:, :, 0].ravel(), "y": coords[:, :, 1].ravel(),
+    })
+
+
 # --------------------------------------------------------------------------------------- the study
 
 
@@ -445,7 +549,8 @@ def generate_study(
 
     Files: ``images/face_001.png`` ... (RGB PNG, ``image_size`` square), ``ratings.csv`` (long,
     trial-level: ``stimulus, attribute, rating, rater``; integer ratings on a 0-100 scale; every
-    rater rates every face on every attribute), ``face_parameters.csv`` (the latent parameters) and
+    rater rates every face on every attribute), ``face_parameters.csv`` (the latent parameters),
+    ``landmarks.csv`` (each face's exact 68 landmarks in dlib order, :func:`face_landmarks`) and
     ``synthetic_model.json`` (weights, SDs, true reliabilities, seed). Byte-identical for the same
     arguments. An existing study in ``folder`` is replaced only with ``overwrite=True`` (then stale
     ``face_*.png`` files are removed); other files are never touched.
@@ -483,6 +588,8 @@ def generate_study(
     for stale in images_dir.glob("face_*.png"):
         if stale not in keep:
             stale.unlink()
+    atomic_write_text(folder / LANDMARKS_FILE, landmark_table(params, image_size=image_size, seed=seed)
+                      .to_csv(index=False, float_format="%.4f", lineterminator="\n"))
 
     atomic_write_text(ratings_path, trials.to_csv(index=False, float_format="%.0f", lineterminator="\n"))
     atomic_write_text(parameters_path, params.to_csv(float_format="%.6f", lineterminator="\n"))

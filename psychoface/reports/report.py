@@ -10,6 +10,7 @@ complete, runs each ``[[analysis]]`` in order and writes ``reports/NAME/``: a se
 An analysis file::
 
     title = "One Million Impressions: MobileNetV2"
+    bibliography = "my.bib"       # optional: BibTeX file(s) of works the texts cite, beside the package's
     dataset = "omi"               # optional: the data set, named in the methods ("omi": One Million
                                   # Impressions, cited); left out, the stimuli are not attributed
     [study]                       # any psychoface.toml key; paths relative to this file;
@@ -19,10 +20,10 @@ An analysis file::
     # synthetic = { n_faces = 48, n_raters = 20 }   # instead of images/ratings: the built-in study
 
     [[analysis]]
-    kind = "reliability"          # reliability | predict | correlate | compare | rsa
+    kind = "reliability"          # any registered analysis kind: reliability | predict | correlate | rsa | compare | ...
     [[analysis]]
     kind = "rsa"
-    layers = ["all"]              # options are the keyword arguments of the section builders
+    layers = ["all"]              # options are the kind's option names (psychoface rsa --help lists them)
 
 The feature store defaults to ``<report folder>/features``.
 """
@@ -42,8 +43,8 @@ from psychoface.config import CONFIG_NAME, StudyConfig, parse_config, render_tem
 from psychoface.errors import PsychofaceError
 from psychoface.provenance import atomic_write_json, atomic_write_text, now, sha256_file, versions
 from psychoface.reports.apa import Text, add_runs, italic
-from psychoface.reports.sections import BUILDERS, Section, build_section, save_section
-from psychoface.reports.text import methods_paragraphs, references
+from psychoface.reports.section import Section, build_section, save_section
+from psychoface.reports.methods import methods_paragraphs, references
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -60,6 +61,7 @@ class AnalysisFile:
     synthetic: dict | None = None
     text: str = field(default="", repr=False)
     dataset: str | None = None
+    bibliography: list[Path] = field(default_factory=list)
 
 
 def expand_env(value: str, where: str) -> str:
@@ -86,11 +88,22 @@ def load_analysis_file(path: str | Path) -> AnalysisFile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PsychofaceError(f"{path}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - {"title", "dataset", "study", "analysis"})
+    unknown = sorted(set(data) - {"title", "dataset", "bibliography", "study", "analysis"})
     if unknown:
         raise PsychofaceError(
-            f"{path}: unknown top-level key(s) {', '.join(unknown)}; use title, dataset, [study], [[analysis]]"
+            f"{path}: unknown top-level key(s) {', '.join(unknown)}; use title, dataset, bibliography, [study], "
+            "[[analysis]]"
         )
+    bib = data.get("bibliography", [])
+    bib = [bib] if isinstance(bib, str) else bib
+    if not isinstance(bib, list) or not all(isinstance(b, str) and b.strip() for b in bib):
+        raise PsychofaceError(f"{path}: bibliography = {data['bibliography']!r} is not a file name; write e.g. "
+                              "bibliography = \"my.bib\"")
+    bibliography = [path.resolve().parent / expand_env(b, str(path)) for b in bib]
+    for bib_path in bibliography:
+        if not bib_path.is_file():
+            raise PsychofaceError(f"{path}: bibliography {bib_path} not found; give a .bib file's path relative "
+                                  "to the analysis file")
     dataset = data.get("dataset")
     if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()):
         raise PsychofaceError(f"{path}: dataset = {dataset!r} is not a name; write e.g. dataset = \"omi\"")
@@ -100,13 +113,16 @@ def load_analysis_file(path: str | Path) -> AnalysisFile:
     analyses = data.get("analysis", [])
     if not analyses:
         raise PsychofaceError(f"{path}: no [[analysis]] tables; add at least one, e.g. kind = \"rsa\"")
+    from psychoface.kinds.registry import kinds
+
+    names = [kind.name for kind in kinds()]
     for i, item in enumerate(analyses, start=1):
-        if item.get("kind") not in BUILDERS:
+        if item.get("kind") not in names:
             raise PsychofaceError(
-                f"{path}: analysis {i} has kind {item.get('kind')!r}; use one of {', '.join(BUILDERS)}"
+                f"{path}: analysis {i} has kind {item.get('kind')!r}; use one of {', '.join(names)}"
             )
     return AnalysisFile(path, path.stem, str(data.get("title", path.stem)), study, analyses, synthetic, text,
-                        dataset.strip() if dataset else None)
+                        dataset.strip() if dataset else None, bibliography)
 
 
 def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> StudyConfig:
@@ -155,7 +171,11 @@ def run_analysis_file(path: str | Path, *, out: str | Path | None = None, study_
     """
     from psychoface.workflows import extract_features
 
+    from psychoface.reports.references import add_bibliography
+
     spec = load_analysis_file(path)
+    for bib in spec.bibliography:  # the user's works join the reference list (and may be cited by kinds)
+        add_bibliography(bib)
     out = Path(out) if out is not None else Path("reports") / spec.name
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda message: None)
@@ -216,7 +236,7 @@ def _tenths(say, what: str):
 
 
 def methods_params(config: StudyConfig, store, sections: list[Section], dataset: str | None = None) -> dict:
-    """The parameters :func:`~psychoface.reports.text.methods_paragraphs` describe, from what was used;
+    """The parameters :func:`~psychoface.reports.methods.methods_paragraphs` describe, from what was used;
     ``dataset`` is the analysis file's ``dataset`` key (the data set is never guessed from paths)."""
     from psychoface.workflows import load_ratings_from_config
 
