@@ -142,6 +142,9 @@ def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> Stud
             except TypeError as exc:
                 raise PsychofaceError(f"{spec.path}: [study] synthetic: {exc}") from None
         values.update(images=str(study_dir / "images"), ratings=str(study_dir / "ratings.csv"))
+        for key in ("landmarks", "metadata"):  # files of the generated study (landmarks.csv, face_parameters.csv)
+            if key in values:
+                values[key] = str(study_dir / values[key])
         if not (study_dir / CONFIG_NAME).exists():
             local = dict(values, images="images", ratings="ratings.csv",
                          store=os.path.relpath(values["store"], study_dir))

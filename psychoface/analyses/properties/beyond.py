@@ -231,6 +231,6 @@ def kci_test(o, X, h) -> float:
     try:
         from causallearn.utils.KCI.KCI import KCI_CInd
     except ImportError:
-        raise PsychofaceError("the KCI check needs causal-learn: pip install 'psychoface[properties]'") from None
+        raise PsychofaceError("the KCI check needs causal-learn: pip install 'psychoface[kci]'") from None
     p, _ = KCI_CInd().compute_pvalue(np.reshape(o, (-1, 1)), np.reshape(X, (len(o), -1)), np.reshape(h, (-1, 1)))
     return float(p)
