@@ -162,8 +162,11 @@ def noise_ceilings(config: StudyConfig, ratings, attributes=None, ids=None):
 
 
 def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int = 10, repeats: int = 1,
-            n_permutations: int = 1000, progress=None):
+            n_permutations: int = 1000, progress=None, control=None):
     """Cross-validated ridge prediction of each attribute from each layer, beside the noise ceiling.
+
+    ``control``: a numeric DataFrame of properties (index stimulus) regressed out of features and ratings
+    inside each training fold; stimuli missing a property value are left out.
 
     Returns ``(table, predictions)``: one row per layer x attribute (the correction across the attributes
     of each layer, the family the issue names; a layer profile is descriptive), and the out-of-fold
@@ -183,11 +186,17 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
     for i, layer in enumerate(names):
         X, ids = load_features(store, layer)
         Y = aligned_means(ratings, ids, attributes)
+        C = None
+        if control is not None:
+            C = control.reindex(list(ids))
+            missing = C.isna().any(axis=1).to_numpy()
+            Y = Y.mask(missing[:, None])  # left out of every attribute; their (filled) values are never used
+            C = C.fillna(0.0).to_numpy(float)
         df, pred = predict_ratings(
             X, Y, folds=folds, repeats=repeats, n_permutations=n_permutations, n_bootstrap=config.n_bootstrap,
             ci_level=config.ci_level, correction=config.correction, noise_ceiling=ceilings,
             noise_ceiling_method=NOISE_CEILING_METHOD if ceilings is not None else None, seed=config.seed,
-            return_predictions=True,
+            return_predictions=True, control=C,
         )
         df.insert(0, "layer", layer)
         tables.append(df)
@@ -202,6 +211,8 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
     # stimuli without a rating on one attribute are left out of that attribute only (its n says so)
     meta.update(layers=names, store=str(store.path), network=store.manifest.get("model"),
                 exclusions=_not_extracted(ratings, store.stimulus_ids))
+    if control is not None:
+        meta["control_properties"] = list(control.columns)
     table.attrs["psychoface"] = meta
     return table, predictions
 

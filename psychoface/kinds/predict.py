@@ -13,7 +13,7 @@ from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import Text, fmt_number, fmt_stat, italic
 from psychoface.reports.section import Section, figure, result_table, titled
-from psychoface.reports.tables import title_case
+from psychoface.reports.tables import register_columns, title_case
 from psychoface.reports.methods import param_values
 from psychoface.reports.text import (ci_of, cell, level_of, p_and_note, parenthetical, r_df,
                                      ratings_phrase, stat_clause)
@@ -26,7 +26,8 @@ def ceilings_drawn(table: pd.DataFrame) -> str:
 
 
 def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats: int = 1,
-          n_permutations: int = 1000, figures_dir=None, figure_prefix: str = "", progress=None) -> Section:
+          n_permutations: int = 1000, control=None, figures_dir=None, figure_prefix: str = "",
+          progress=None) -> Section:
     """Cross-validated ridge prediction of each attribute from each layer."""
     from psychoface.reports.figures import layer_profile, scatter_predicted
 
@@ -34,6 +35,9 @@ def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats:
         config, layers, attributes, folds=folds, repeats=repeats, n_permutations=n_permutations,
         progress=progress,
     )
+    if control:
+        return _controlled(config, table, control, layers=layers, attributes=attributes, folds=folds,
+                           repeats=repeats, n_permutations=n_permutations, progress=progress)
     level = round(100 * config.ci_level)
     figures = []
     if table["layer"].nunique() > 1:
@@ -57,6 +61,48 @@ def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats:
         [p.assign(layer=name) for name, p in predictions.items()], ignore_index=True)}
     return Section("predict", "Predicting Ratings From Layers", [result_table(table)], [(table, 0)], figures,
                    data)
+
+
+register_columns({"r_without_control": {"header": Text(italic("r"), " without control"), "kind": "bounded"}})
+
+
+def _controlled(config, plain, control, **kwargs) -> Section:
+    """predict --control: the properties regressed out inside each training fold, r beside r without."""
+    from psychoface.kinds.properties.study import dummy_coded, property_table
+
+    props, types, _, notes, _ = property_table(config, workflows.open_store(config), properties=list(control))
+    table, predictions = workflows.predict(config, control=dummy_coded(props, types), **kwargs)
+    key = ["layer", "attribute"]
+    table = table.merge(plain[key + ["r"]].rename(columns={"r": "r_without_control"}), on=key, how="left")
+    meta = dict(plain.attrs.get("psychoface", {}), **table.attrs.get("psychoface", {}))
+    table.attrs = {"psychoface": dict(meta, analysis="predict_controlled", control_properties=list(control),
+                                      property_notes=notes)}
+    data = {"predict_controlled": table, "predict": plain, "predictions": pd.concat(
+        [p.assign(layer=name) for name, p in predictions.items()], ignore_index=True)}
+    return Section("predict", "Predicting Ratings From Layers, Controlling for Face Properties",
+                   [result_table(table)], [(table, 0)], [], data)
+
+
+def controlled_sentence(row: Mapping, attrs: Mapping, n_tests) -> list[Text]:
+    """A row in words: "With sex regressed out inside each training fold, predictions from fc7 correlated with
+    the residual trustworthy ratings, r(498) = .21, ...; without control, r = .52"."""
+    p, note = p_and_note(row, attrs, n_tests)
+    props = ", ".join(attrs.get("control_properties") or [])
+    layer = cell(row, "layer")
+    clause = stat_clause("r", cell(row, "r"), df=r_df(row), ci=ci_of(row), ci_level=level_of(attrs), p=p)
+    without = cell(row, "r_without_control")
+    return [Text(f"With {props} regressed out inside each training fold, predictions"
+                 + (f" from {layer}" if layer else "") + f" correlated with the residual {row['attribute']} ratings, ",
+                 clause, parenthetical(note),
+                 *(["; without control, ", stat_clause("r", without)] if without is not None else []), ".")]
+
+
+def controlled_methods(attrs: Mapping, cites, written: set) -> list[Text]:
+    props = ", ".join(attrs.get("control_properties") or [])
+    return [Text(f"To control for {props}, these properties were regressed out of the features and of the ratings "
+                 "inside each training fold (least squares with an intercept fitted on the training faces only, "
+                 "applied to the test faces), and the permutation test permuted the ratings' residuals on them "
+                 f"{cites.paren('freedman1983')}.")]
 
 
 def _best(df):
@@ -145,10 +191,15 @@ KIND = register(AnalysisKind(
         Option("repeats", 1, "Repetitions of the cross-validation with new random folds.", type=int),
         Option("n_permutations", 1000, "Refitting permutations for p.", ("--permutations",), int),
         common.BOOTSTRAP, common.CORRECTION, common.SEED, common.STORE,
+        Option("control", None, "Face properties to control for, comma-separated (metadata columns or computed "
+               "measures, see `psychoface properties`): regressed out of features and ratings inside each "
+               "training fold.", type=list),
     ),
-    words=(Words(("predict", "prediction"),
+    words=(Words(("predict_controlled",), controlled_sentence, summary, controlled_methods,
+                 title="Cross-validated ridge prediction controlling for face properties"),
+           Words(("predict", "prediction"),
                  lambda row, attrs, n_tests: [prediction_sentence(row, attrs, n_tests=n_tests)], summary, methods,
                  select=_best, title="Cross-validated ridge prediction of the mean ratings"),),
-    citations=("hoerl1970",),
+    citations=("hoerl1970", "freedman1983"),
     demo={"layers": ["all"]},
 ))

@@ -6,7 +6,7 @@ features centred on the faces' mean, the penalty chosen per attribute by exact l
 same relative grid, ``alpha * trace(K) / n``) on all faces, and returns primal weights so that an edited
 image's prediction is ``(x - mean) . w + intercept``. :class:`NetworkResponse` runs images through the
 model's own preprocessing and network, captures the layer with a forward hook, pools it as in the store, and
-applies the readout (or returns raw units).
+applies the readout (or returns raw units); the forward pass stops at the layer.
 """
 
 from __future__ import annotations
@@ -71,6 +71,10 @@ def fit_readout(X, Y, *, alphas=DEFAULT_ALPHAS, chunk_size: int = 4096) -> Reado
     return Readout(mean, W, y_mean, best)
 
 
+class _Captured(Exception):
+    """Raised from the hook to end the forward pass at the captured layer."""
+
+
 class NetworkResponse:
     """Images -> outputs through ``loaded``'s preprocessing and network, the features of ``module`` (pooled
     with ``pooling``: none/avg/max) and ``readout`` (None: the raw features, or the ``units`` selected)."""
@@ -90,12 +94,15 @@ class NetworkResponse:
             elif self.pooling == "max":
                 out = out.amax(dim=(2, 3))
             captured["x"] = out.flatten(1).to("cpu", torch.float32)
+            raise _Captured  # later layers cost nothing
 
         handle = self.module.register_forward_hook(hook)
         try:
             batch = torch.stack([self.loaded.transform(img) for img in images]).to(self.device)
             with torch.no_grad():
                 self.loaded.model(batch)
+        except _Captured:
+            pass
         finally:
             handle.remove()
         return captured["x"].numpy()

@@ -245,5 +245,6 @@ KIND = register(AnalysisKind(
     ),
     citations=("buchner2024", "freedman1983", "anderson2001", "zhang2011", "hedges1985", "wilcoxon1945",
                "lakens2013", "peli1990", "pechpacheco2000", "lefevre2013", "klingenberg2002"),
-    demo={"layers": ["conv5", "fc7"], "interventions": ["luminance", "chimera_left"], "strengths": [-0.2, 0.2]},
+    demo={"layers": ["conv5", "fc7"], "interventions": ["luminance"], "strengths": [-0.2, 0.2],
+          "intervention_layer": "conv5"},
 ))
