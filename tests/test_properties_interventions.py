@@ -119,3 +119,24 @@ def test_paired_conditions_network_beside_humans():
     assert res["mean_change"].iloc[1] == pytest.approx(10, abs=1)
     with pytest.raises(PsychofaceError, match="exactly two"):
         conditions.paired_conditions(outputs, None, meta, "person", "expr", ["neutral", "frown"])
+
+
+def test_a_face_without_landmarks_gets_missing_changes_under_landmark_edits():
+    faces = _faces(3, size=40)
+    pts = np.full((3, 68, 2), 20.0)
+    jaw = np.linspace(np.pi, 2 * np.pi, 17)  # an outline: jaw along the lower arc, brows along the upper one
+    pts[:, :17] = np.column_stack([20 + 15 * np.cos(jaw), 20 - 15 * np.sin(jaw)])
+    brows = np.linspace(0.2, np.pi - 0.2, 10)
+    pts[:, 17:27] = np.column_stack([20 - 12 * np.cos(brows), 20 - 12 * np.sin(brows)])
+    pts[1] = np.nan  # detection found no face in image 1
+    changes = interventions.run_interventions(lambda i: faces[i], ["a", "b", "c"],
+                                              lambda ims: np.array([[np.asarray(im).mean()] for im in ims]),
+                                              [edits.make_edit("chimera_left"), edits.make_edit("mirror")],
+                                              landmarks=pts)
+    chim = changes[changes.intervention == "chimera_left"].set_index("stimulus")["change"]
+    assert np.isnan(chim["b"]) and np.isfinite(chim[["a", "c"]]).all()
+    assert changes[changes.intervention == "mirror"]["change"].notna().all()
+    from psychoface.analyses.properties.image_measures import image_measures
+
+    table = image_measures(faces, ["a", "b", "c"], pts)
+    assert table.loc["b"].isna().all() and table.loc["a"].notna().all()

@@ -114,7 +114,7 @@ def image_measures(images, ids, landmarks=None, *, progress=None) -> pd.DataFram
 
     ``images``: an iterable of PIL images (or a callable ``i -> image``, read one at a time, so a large
     study is never held in memory); ``landmarks``: an (n, 68, 2) array of dlib-68 points in the images'
-    pixels, or None (then the regions are the whole image). ``progress(i)`` is called after each image.
+    pixels, or None (then the regions are the whole image); a face whose landmarks are NaN gets missing values. ``progress(i)`` is called after each image.
     """
     ids = [str(i) for i in ids]
     if landmarks is not None:
@@ -128,10 +128,14 @@ def image_measures(images, ids, landmarks=None, *, progress=None) -> pd.DataFram
     rows = []
     for i in range(len(ids)):
         image = source(i) if callable(images) else source()
-        rows.append(measure_image(image, None if landmarks is None else landmarks[i]))
+        if landmarks is not None and np.isnan(landmarks[i]).any():  # a face without landmarks
+            rows.append({})
+        else:
+            rows.append(measure_image(image, None if landmarks is None else landmarks[i]))
         if progress is not None:
             progress(i)
-    table = pd.DataFrame(rows, index=pd.Index(ids, name="stimulus"))
+    table = pd.DataFrame(rows, index=pd.Index(ids, name="stimulus"), columns=[
+        k for k in MEASURES if landmarks is not None or k != "face_size"])
     table.attrs["psychoface"] = {
         "region": "dlib68 face polygon (jaw and brows); skin: less eyes, brows and mouth"
         if landmarks is not None

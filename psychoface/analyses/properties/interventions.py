@@ -27,7 +27,8 @@ def run_interventions(load, ids, respond, edits, *, landmarks=None, output_names
 
     ``load(i)`` returns face i's PIL image; ``respond(images)`` returns an (n_images, n_outputs) array of the
     network's outputs; ``edits``: :class:`~psychoface.analyses.properties.edits.Edit` objects; ``landmarks``:
-    (n, 68, 2) or None. Returns a long DataFrame ``stimulus, intervention, strength, output, original,
+    (n, 68, 2) or None (a face whose landmarks are NaN gets missing changes under edits that need them).
+    Returns a long DataFrame ``stimulus, intervention, strength, output, original,
     edited, change``.
     """
     ids = [str(i) for i in ids]
@@ -41,9 +42,13 @@ def run_interventions(load, ids, respond, edits, *, landmarks=None, output_names
         base = np.asarray(respond(images), dtype=float)
         names = output_names or [f"output_{j}" for j in range(base.shape[1])]
         for edit in edits:
+            usable = [not (edit.needs_landmarks and np.isnan(landmarks[i]).any()) for i in idx]
             for s in edit.strengths:
-                edited = [edit.apply(img, None if landmarks is None else landmarks[i], s) for img, i in zip(images, idx)]
-                out = np.asarray(respond(edited), dtype=float)
+                edited = [edit.apply(img, None if landmarks is None else landmarks[i], s)
+                          for img, i, ok in zip(images, idx, usable) if ok]
+                out = np.full(base.shape, np.nan)  # faces without landmarks: no edit that needs them
+                if edited:
+                    out[np.flatnonzero(usable)] = np.asarray(respond(edited), dtype=float)
                 for j, name in enumerate(names):
                     frames.append(pd.DataFrame({
                         "stimulus": [ids[i] for i in idx], "intervention": edit.name,

@@ -53,7 +53,7 @@ def build(config, *, layers=("all",), attributes=None, properties=None, estimate
     """Property tests of the network's predicted ratings (and interventions, paired conditions)."""
     edit_names = interventions or []
     store = open_store(config)
-    props, types, sources, notes, landmarks = study.property_table(config, store, properties=properties,
+    props, types, sources, notes, coords = study.property_table(config, store, properties=properties,
                                                                    estimates=estimates)
     outputs, mapping, humans, names = study.network_outputs(config, store, layers, attributes, folds=folds,
                                                            progress=progress)
@@ -112,18 +112,17 @@ def build(config, *, layers=("all",), attributes=None, properties=None, estimate
     if edit_names:
         layer = intervention_layer or names[-1]
         tables, described, figures, data = _interventions(
-            config, store, layer, humans, landmarks, edit_names, strengths, tables, described, figures, data,
+            config, store, layer, humans, coords, edit_names, strengths, tables, described, figures, data,
             figures_dir, figure_prefix)
     if pair:
         tables, described, data = _paired(config, outputs, humans, pair, tables, described, data)
     return Section("properties", "Face Properties and the Network's Judgements", tables, described, figures, data)
 
 
-def _interventions(config, store, layer, humans, landmarks, edit_names, strengths, tables, described, figures,
+def _interventions(config, store, layer, humans, coords, edit_names, strengths, tables, described, figures,
                    data, figures_dir, figure_prefix):
     from psychoface.data.images import open_image
 
-    coords = landmarks.coords if landmarks is not None and landmarks.template == "dlib68" else None
     edit_list = []
     for name in edit_names:
         name, _, region = str(name).partition(":")

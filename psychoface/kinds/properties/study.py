@@ -21,16 +21,27 @@ def stimulus_paths(store) -> dict[str, Path]:
 
 
 def study_landmarks_or_none(config, ids):
-    """The study's landmarks in ``ids`` order, or None when the study has none (``landmarks`` unset and no
-    .tem/.pts files beside the images). A named landmark file that cannot be read is an error."""
-    from psychoface.data.landmarks import study_landmarks
+    """(landmarks, coords) of the study: ``coords`` an (n, k, 2) array in ``ids`` order with NaN for faces
+    without landmarks (detection skips images without a face); (None, None) when the study has none
+    (``landmarks`` unset and no .tem/.pts files beside the images). A named file that cannot be read is an
+    error."""
+    from psychoface.data.landmarks import load_landmarks, study_landmarks
 
     try:
-        return study_landmarks(config, ids)
+        if config.landmarks:
+            landmarks = load_landmarks(config.path(config.landmarks))
+        else:
+            landmarks = study_landmarks(config, ids)
     except PsychofaceError as exc:
         if config.landmarks is None and str(exc).startswith("no landmark files"):
-            return None
+            return None, None
         raise
+    where = {i: k for k, i in enumerate(landmarks.ids)}
+    coords = np.full((len(ids), landmarks.k, 2), np.nan)
+    for row, i in enumerate(ids):
+        if i in where:
+            coords[row] = landmarks.coords[where[i]]
+    return landmarks, coords
 
 
 def property_table(config, store, *, properties=None, estimates: bool = False, progress=None):
@@ -51,19 +62,23 @@ def property_table(config, store, *, properties=None, estimates: bool = False, p
     if config.metadata:
         parts["metadata"] = table.load_metadata(config.path(config.metadata), ids,
                                                 columns=config.metadata_columns or None)
-    landmarks = study_landmarks_or_none(config, ids)
-    coords = None
-    if landmarks is not None and landmarks.template == "dlib68":
-        coords = landmarks.coords
-    elif landmarks is not None:
+    landmarks, coords = study_landmarks_or_none(config, ids)
+    if landmarks is not None and landmarks.template != "dlib68":
         notes.append(f"landmark measures need the dlib68 template; the study's landmarks are {landmarks.template}")
+        coords = None
+    if coords is not None and np.isnan(coords).any():
+        missing = [ids[i] for i in np.flatnonzero(np.isnan(coords).any(axis=(1, 2)))]
+        notes.append(f"{len(missing)} face(s) without landmarks ({', '.join(missing[:5])}) have no image or "
+                     "landmark measures")
 
     def load(i):
         return open_image(paths[ids[i]])
 
     parts["image"] = image_measures.image_measures(load, ids, coords, progress=progress)
     if coords is not None:
-        parts["landmarks"] = landmark_measures.landmark_measures(coords, ids)
+        ok = ~np.isnan(coords).any(axis=(1, 2))
+        kept = [i for i, good in zip(ids, ok) if good]
+        parts["landmarks"] = landmark_measures.landmark_measures(coords[ok], kept).reindex(ids)
     if estimates:
         parts["estimate"] = estimate_age_gender(load, ids, progress=progress)
     props, sources = table.combine(parts, ids)
@@ -92,7 +107,7 @@ def property_table(config, store, *, properties=None, estimates: bool = False, p
         meta = parts["estimate"].attrs["psychoface"]
         notes.append(f"age and gender are estimates ({meta['estimator']}); no face was found in "
                      f"{meta['faces_not_found']} image(s)")
-    return props, types, sources, notes, landmarks
+    return props, types, sources, notes, coords
 
 
 def dummy_coded(props: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
