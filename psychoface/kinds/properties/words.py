@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
-
 from psychoface.reports.apa import Symbol, Text, fmt_number, greek, italic, sub, sup
 from psychoface.reports.columns import register_columns
 from psychoface.reports.text import cell, ci_of, level_of, p_and_note, parenthetical, stat_clause
@@ -51,8 +49,12 @@ register_columns({
 def _output_phrase(row) -> str:
     attr, layer = cell(row, "attribute"), cell(row, "layer")
     if attr is not None and layer is not None:
-        return f"{layer}'s predictions of {attr}"
+        return f"the predictions of {attr} from {layer}"
     return str(cell(row, "output"))
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _sig(row, attrs, n_tests):
@@ -64,16 +66,19 @@ def _sig(row, attrs, n_tests):
 def association_sentence(row: Mapping, attrs: Mapping, n_tests) -> list[Text]:
     p, note = _sig(row, attrs, n_tests)
     level = level_of(attrs)
+    subject = _first_upper(_output_phrase(row))
     if cell(row, "rho") is not None:
         clause = stat_clause("rho", cell(row, "rho"), df=int(row["n"]) - 2, ci=ci_of(row), ci_level=level, p=p)
+        head = f"{subject} were associated with {row['property']}, "
     elif cell(row, "g") is not None:
         ci = (cell(row, "g_ci_low"), cell(row, "g_ci_high"))
-        clause = Text(f"({cell(row, 'contrast')}) ", stat_clause(G, cell(row, "g"), ci=ci, ci_level=level, p=p))
+        clause = stat_clause(G, cell(row, "g"), ci=ci, ci_level=level, p=p)
+        head = f"{subject} differed by {row['property']} ({cell(row, 'contrast')}), "
     else:
         ci = (cell(row, "eta2_ci_low"), cell(row, "eta2_ci_high"))
         clause = stat_clause("eta2", cell(row, "eta2"), ci=ci, ci_level=level, p=p)
-    return [Text(f"{_output_phrase(row).capitalize()} were associated with {row['property']}, ", clause,
-                 parenthetical(note), ".")]
+        head = f"{subject} differed by {row['property']}, "
+    return [Text(head, clause, parenthetical(note), ".")]
 
 
 def association_summary(df, attrs, where: str) -> list[Text]:
@@ -81,12 +86,13 @@ def association_summary(df, attrs, where: str) -> list[Text]:
 
 
 def _share_sentence(df, attrs, where, what) -> Text:
-    share = attrs.get("share_significant")
+    """How many of a table's tests were significant after the correction, and their share (as Büchner et
+    al., 2024, report it)."""
     n_sig, n = int((df["p_corr"] < 0.05).sum()), int(df["p_corr"].notna().sum())
     corr = attrs.get("correction")
-    return Text(f"Of the {n:,} {what} ({where}), {n_sig:,} ",
-                f"({fmt_number(100 * share, 1)}%) " if share is not None and not np.isnan(share) else "",
-                f"were significant at .05 after {corr} correction across {attrs.get('family')}.")
+    share = f"({fmt_number(100 * n_sig / n, 1)}%) " if n else ""
+    return Text(f"Of the {n:,} {what} ({where}), {n_sig:,} {share}were significant at .05 after {corr} correction "
+                f"across {attrs.get('family')}.")
 
 
 # -- beyond the humans ---------------------------------------------------------------------------
@@ -126,7 +132,7 @@ def intervention_sentence(row: Mapping, attrs: Mapping, n_tests) -> list[Text]:
     strength = cell(row, "strength")
     edit = f"{row['intervention']}" + (f" at strength {strength:g}" if strength is not None else "")
     clause = stat_clause("M", cell(row, "mean_change"), ci=ci_of(row), ci_level=level_of(attrs), p=p)
-    return [Text(f"{edit.capitalize()} changed {row['output']} by ", clause, parenthetical(note), ", ",
+    return [Text(f"{_first_upper(edit)} changed the predicted {row['output']} ratings by ", clause, parenthetical(note), ", ",
                  stat_clause(DZ, cell(row, "d_z")), " (Wilcoxon ", stat_clause("p", cell(row, "p_wilcoxon")), ").")]
 
 
