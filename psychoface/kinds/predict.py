@@ -68,9 +68,11 @@ register_columns({"r_without_control": {"header": Text(italic("r"), " without co
 
 def _controlled(config, plain, control, **kwargs) -> Section:
     """predict --control: the properties regressed out inside each training fold, r beside r without."""
+    from psychoface.analyses.properties.estimates import COLUMNS as ESTIMATES
     from psychoface.kinds.properties.study import dummy_coded, property_table
 
-    props, types, _, notes, _ = property_table(config, workflows.open_store(config), properties=list(control))
+    props, types, _, notes, _ = property_table(config, workflows.open_store(config), properties=list(control),
+                                               estimates=any(c in ESTIMATES for c in control))
     table, predictions = workflows.predict(config, control=dummy_coded(props, types), **kwargs)
     key = ["layer", "attribute"]
     table = table.merge(plain[key + ["r"]].rename(columns={"r": "r_without_control"}), on=key, how="left")
