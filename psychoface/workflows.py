@@ -190,7 +190,8 @@ def predict(config: StudyConfig, layers=("all",), attributes=None, *, folds: int
         if control is not None:
             C = control.reindex(list(ids))
             missing = C.isna().any(axis=1).to_numpy()
-            Y = Y.mask(missing[:, None])  # left out of every attribute; their (filled) values are never used
+            Y = Y.copy()
+            Y.loc[missing, :] = float("nan")  # left out of every attribute; their (filled) values are never used
             C = C.fillna(0.0).to_numpy(float)
         df, pred = predict_ratings(
             X, Y, folds=folds, repeats=repeats, n_permutations=n_permutations, n_bootstrap=config.n_bootstrap,
