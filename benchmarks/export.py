@@ -7,10 +7,10 @@ in a fresh subprocess (peak resident memory is its own ``ru_maxrss``):
 - ``parquet``: psychoface's export, one row per stimulus, the features in one fixed-size list column;
 - ``csv``: psychoface's export, one column per feature, written in chunks by Arrow's CSV writer;
 - ``wide-parquet`` (the previous exporter, the baseline): one float32 column per feature (100,353
-  columns, one row group), timed on the first r = ``--baseline-rows`` stimuli and on the first 2r, and
-  extrapolated to ``--n`` along the line through both times (a fixed cost per column plus a cost per row).
+  columns, one row group of all ``--n`` stimuli, as it wrote up to 1,024 stimuli).
 
-Memory is flat when the peak at ``--n`` equals the peak at a tenth of it (``--flat`` runs both).
+Memory is flat when the peak at ``--n`` equals the peak at half of it (``--flat`` runs both; both should
+exceed one chunk of 64 MiB, 167 conv5 rows, below which the peak grows with the chunk).
 
     python benchmarks/export.py --n 500 --flat
 """
@@ -50,36 +50,35 @@ def make_store(path: Path, n: int) -> None:
     writer.close(finished=True)
 
 
-def wide_parquet(fs, out: Path, rows: int) -> None:
-    """The previous exporter: one float32 column per feature, 1,024-row chunks (here: the first ``rows``)."""
+def wide_parquet(fs, out: Path) -> None:
+    """The previous exporter: one float32 column per feature, 1,024-row chunks."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     ids = fs.stimulus_ids
     schema = pa.schema([("id", pa.string())] + [(f"f{j}", pa.float32()) for j in range(NF)])
-    X = fs.features("conv5")[:rows]
+    X = fs.features("conv5")
     with pq.ParquetWriter(out, schema) as writer:
-        columns = [pa.array(ids[:rows], pa.string())] + [pa.array(X[:, j]) for j in range(NF)]
+        columns = [pa.array(ids, pa.string())] + [pa.array(X[:, j]) for j in range(NF)]
         writer.write_table(pa.Table.from_arrays(columns, schema=schema))
 
 
-def worker(kind: str, store: Path, out: Path, rows: int) -> dict:
+def worker(kind: str, store: Path, out: Path) -> dict:
     from psychoface.features.store import FeatureStore, export_features
 
     fs = FeatureStore(store)
     t0 = time.perf_counter()
     if kind == "wide-parquet":
-        wide_parquet(fs, out, rows)
+        wide_parquet(fs, out)
     else:
         export_features(fs, "conv5", out)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "rows": rows if kind == "wide-parquet" else fs.n_stimuli,
+    return {"seconds": seconds, "rows": fs.n_stimuli,
             "bytes": out.stat().st_size, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run(kind: str, store: Path, out: Path, rows: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", kind, "--store", str(store), "--out", str(out),
-           "--rows", str(rows)]
+def run(kind: str, store: Path, out: Path) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--store", str(store), "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     if done.returncode != 0:
@@ -90,17 +89,15 @@ def run(kind: str, store: Path, out: Path, rows: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--baseline-rows", type=int, default=16)
     parser.add_argument("--flat", action="store_true", help="also export a tenth of the stimuli (memory)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--rows", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.store, args.out, args.rows)))
+        print(json.dumps(worker(args.worker, args.store, args.out)))
         return
-    sizes = [args.n // 10, args.n] if args.flat else [args.n]
+    sizes = [args.n // 2, args.n] if args.flat else [args.n]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for n in sizes:
@@ -109,20 +106,16 @@ def main() -> None:
             print(f"\n{n} stimuli x {NF:,} features (float32 {n * NF * 4 / 2**20:,.0f} MiB); "
                   f"load average {os.getloadavg()}")
             base = None
-            if n == args.n:
-                r1, r2 = (run("wide-parquet", tmp / f"store{n}", tmp / "wide.parquet", k * args.baseline_rows)
-                          for k in (1, 2))
-                slope = (r2["seconds"] - r1["seconds"]) / (r2["rows"] - r1["rows"])
-                base = r1["seconds"] + slope * (n - r1["rows"])
-                print(f"  wide-parquet  {r1['seconds']:.1f} s for {r1['rows']} rows, {r2['seconds']:.1f} s for "
-                      f"{r2['rows']}: {base:.0f} s for {n} extrapolated; {r2['bytes'] / r2['rows'] / 2**10:,.0f} "
-                      f"KiB/row, peak {r2['peak_mib']:.0f} MiB", flush=True)
-            for kind, suffix in (("parquet", ".parquet"), ("csv", ".csv")):
+            for kind, suffix in (("wide-parquet", ".parquet"), ("parquet", ".parquet"), ("csv", ".csv")):
+                if kind == "wide-parquet" and n != args.n:
+                    continue
                 out = tmp / f"{kind}{n}{suffix}"
-                r = run(kind, tmp / f"store{n}", out, 0)
+                r = run(kind, tmp / f"store{n}", out)
                 line = (f"  {kind:13s} {r['seconds']:.1f} s for {n} rows, {r['bytes'] / 2**20:,.1f} MiB "
                         f"({r['bytes'] / n / 2**10:,.0f} KiB/row), peak {r['peak_mib']:.0f} MiB")
-                if base:
+                if kind == "wide-parquet":
+                    base = r["seconds"]
+                elif base:
                     line += f"; {base / r['seconds']:.1f}x the wide Parquet"
                 print(line, flush=True)
                 out.unlink()

@@ -103,6 +103,7 @@ def worker_psychoface(folder: Path, n_perm: int, n_check: int, bootstrap: int, m
         t2 = time.perf_counter()
         boot = rsa(layer, rating, method=method, n_permutations=0, n_bootstrap=bootstrap, seed=SEED)
         out["bootstrap_s"] = time.perf_counter() - t2
+        out["bootstrap_peak_mib"] = peak_mib()
         out["ci"] = [float(boot.ci_low[0]), float(boot.ci_high[0])]
         out["boot_head"] = _bootstrap_cross(  # rsa's first n_check resamples
             [layer.dissimilarities], [rating.dissimilarities], method, len(ids), n_check,
@@ -226,7 +227,8 @@ def main() -> None:
                       f"[{ours['ci'][0]:.4f}, {ours['ci'][1]:.4f}]; rsatoolbox eval_bootstrap_pattern "
                       f"{base['bootstrap_s']:.1f} s (extrapolated from {k} resamples timed, "
                       f"{base['measured_boot_s']:.1f} s); speed-up {base['bootstrap_s'] / ours['bootstrap_s']:.1f}x; "
-                      f"max |resampled rho difference| over {k} shared resamples = {boot_diff:.1e}")
+                      f"max |resampled rho difference| over {k} shared resamples = {boot_diff:.1e}; psychoface peak "
+                      f"after the bootstrap {ours['bootstrap_peak_mib']:.0f} MiB")
             print(f"  load average after n = {n:,}: {os.getloadavg()}")
 
 

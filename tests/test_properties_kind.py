@@ -4,6 +4,8 @@ command and predict --control; one-line errors."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,7 +91,8 @@ def test_cli_properties_and_predict_control(report):
     # a face without landmarks (as detection leaves them) is left out of a control by a landmark measure
     marks = pd.read_csv(study / "landmarks.csv", dtype={"stimulus": str})
     marks[marks["stimulus"] != marks["stimulus"].iloc[0]].to_csv(study / "partial.csv", index=False)
-    toml.write_text(toml.read_text(encoding="utf-8") + 'landmarks = "partial.csv"\n', encoding="utf-8")
+    text = re.sub(r"^landmarks = .*$", "", toml.read_text(encoding="utf-8"), flags=re.M)
+    toml.write_text(text + 'landmarks = "partial.csv"\n', encoding="utf-8")
     result = runner.invoke(app, ["predict", "--config", str(toml), "--control", "asymmetry", "--attributes",
                                  "attractive", "--permutations", "19", "--bootstrap", "50", "--save",
                                  str(folder / "ctrl")])

@@ -106,10 +106,10 @@ def test_rsa_sentences():
            "ci_low": 0.15, "ci_high": 0.27, "p": 0.0001, "p_corr": 0.0034}
     s = rsa_sentence(row, RSA)
     assert s.plain == (
-        "The fc7 RDM correlated with the trustworthy rating RDM, ρ = .21, 95% CI [.15, .27], p = .003 "
+        "The fc7 RDM correlated with the trustworthy rating RDM over 500 faces, ρ = .21, 95% CI [.15, .27], p = .003 "
         "(Mantel test, 10,000 permutations; Holm-corrected across 2 layers × 34 rating RDMs).")
     assert s.render("latex").startswith(
-        "The fc7 RDM correlated with the trustworthy rating RDM, $\\uprho$ = .21, 95\\% CI [.15, .27]")
+        "The fc7 RDM correlated with the trustworthy rating RDM over 500 faces, $\\uprho$ = .21, 95\\% CI [.15, .27]")
     tau = rsa_sentence({"tau": 0.1, "p": 0.2}, {"method": "tau-a"})
     assert tau.plain == "The model RDM correlated with the rating RDM, τ_A = .10, p = .200."
     partial = rsa_sentence({"layer": "fc7", "attribute": "smart", "covariates": "pixel",

@@ -68,6 +68,11 @@ def methods(attrs, cites, written):
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
+    from psychoface.kinds import registry
+    from psychoface.reports import references
+
+    registry.kinds()
+    saved = list(references._FILES), dict(registry._KINDS), dict(registry._WORDS)
     folder = tmp_path_factory.mktemp("toy")
     bib = folder / "toy.bib"
     bib.write_text(TOY_BIB, encoding="utf-8")
@@ -81,7 +86,14 @@ def toy(tmp_path_factory):
         words=(Words(("toy_mean",), sentence, methods=methods, title="Mean ratings"),),
         citations=("toy2001",),
     ))
-    return folder, kind
+    yield folder, kind
+    # leave the process as it was: later test modules see neither the toy kind nor its works
+    references._FILES[:] = saved[0]
+    references._CACHE.clear()
+    registry._KINDS.clear()
+    registry._KINDS.update(saved[1])
+    registry._WORDS.clear()
+    registry._WORDS.update(saved[2])
 
 
 TOY_FILE = """

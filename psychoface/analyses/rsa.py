@@ -638,24 +638,29 @@ def _pair_weights(n: int, n_bootstrap: int, rng: np.random.Generator):
 
 def _bootstrap_cross(xs, ys, method, n, n_bootstrap, rng) -> np.ndarray:
     """(N, len(xs), len(ys)) bootstrap RDM correlations of every x with every y, compiled
-    (:mod:`psychoface.analyses.rdm_bootstrap`, :mod:`psychoface.analyses.kendall`)."""
+    (:mod:`psychoface.analyses.rdm_bootstrap`, :mod:`psychoface.analyses.kendall`). The layer vectors
+    ``xs`` are prepared one at a time, each replaying the same resamples, so memory holds one of them."""
     out = np.full((n_bootstrap, len(xs), len(ys)), np.nan)
     if method == "tau-a":
         fixed = [kendall.TauFixed(y, n) for y in ys]
-        prepared = [[kendall.ranked(x, f) for f in fixed] for x in xs]
-        stat = lambda a, k, c: kendall.bootstrap(prepared[a][k], fixed[k], c)  # noqa: E731
+        prepare = lambda x: [kendall.ranked(x, f) for f in fixed]  # noqa: E731
+        stat = lambda px, k, c: kendall.bootstrap(px[k], fixed[k], c)  # noqa: E731
     elif method == "spearman":
-        px = [rdm_bootstrap.Prepared(x, n) for x in xs]
         py = [rdm_bootstrap.Prepared(y, n) for y in ys]
-        stat = lambda a, k, c: rdm_bootstrap.spearman(px[a], py[k], c)  # noqa: E731
+        prepare = lambda x: rdm_bootstrap.Prepared(x, n)  # noqa: E731
+        stat = lambda px, k, c: rdm_bootstrap.spearman(px, py[k], c)  # noqa: E731
     else:
-        zx = [_standardise(x, method) for x in xs]
         zy = [_standardise(y, method) for y in ys]
-        stat = lambda a, k, c: rdm_bootstrap.pearson(zx[a], zy[k], n, c)  # noqa: E731
-    for start, c in _counts(n, n_bootstrap, kendall.BATCH, rng):
-        for a in range(len(xs)):
+        prepare = lambda x: _standardise(x, method)  # noqa: E731
+        stat = lambda px, k, c: rdm_bootstrap.pearson(px, zy[k], n, c)  # noqa: E731
+    state = rng.bit_generator.state
+    for a, x in enumerate(xs):
+        rng.bit_generator.state = state  # the same resamples for every layer
+        px = prepare(x)
+        for start, c in _counts(n, n_bootstrap, kendall.BATCH, rng):
             for k in range(len(ys)):
-                out[start : start + len(c), a, k] = stat(a, k, c)
+                out[start : start + len(c), a, k] = stat(px, k, c)
+        del px
     return out
 
 

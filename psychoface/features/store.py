@@ -4,6 +4,8 @@ Layout of a store folder::
 
     manifest.json            format version, model, weights (spec, description, SHA-256 of the checkpoint
                              file, or of the initialised state_dict for random weights), preprocessing,
+                             precision of the forward pass (fp32, or bf16/fp16 autocast; stores written
+                             before it was recorded are fp32),
                              library versions, seed, stimuli in order [{id, path, sha256}],
                              layers {name: {module, shape, pooling, n_features, dtype}}, created, updated
     <layer>.npy              float32, n_stimuli x n_features, created with numpy.lib.format.open_memmap
@@ -18,7 +20,7 @@ never counts rows of a new ``.npy`` as complete.
 
 A store refuses to mix features: extracting into an existing store with a different model, weights
 (compared by SHA-256; for random weights by seed and by the SHA-256 of the initialised state_dict,
-which a torch upgrade may change), preprocessing, stimulus list, or pooling of a layer, or after an
+which a torch upgrade may change), preprocessing, precision, stimulus list, or pooling of a layer, or after an
 image whose features are stored has changed (SHA-256), raises :class:`PsychofaceError` saying what
 differs. Images whose features are not stored yet may change (a corrupt file that stopped an
 extraction can be fixed and the extraction resumed).
@@ -390,6 +392,11 @@ def _check_same(path, manifest, header, stimuli, layers):
         raise PsychofaceError(
             f"{path}: holds features from weights '{old_w['description']}' (sha256 {old_w['sha256']}), "
             f"not '{new_w['description']}' (sha256 {new_w['sha256']}){tail}")
+    old_p, new_p = manifest.get("precision", "fp32"), header.get("precision", "fp32")
+    if old_p != new_p:
+        raise PsychofaceError(
+            f"{path}: holds {old_p} features, this run computes {new_p}; features of different precision are "
+            f"not mixed in one store (run with --precision {old_p}){tail}")
     if manifest["preprocessing"] != header["preprocessing"]:
         old, new = manifest["preprocessing"], header["preprocessing"]
         keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))

@@ -6,20 +6,60 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from psychoface import workflows
+from psychoface.config import StudyConfig
 from psychoface.errors import PsychofaceError
-from psychoface.kinds import options as common
+from psychoface.kinds import options as common, predict
 from psychoface.kinds.differences import differences_summary, paired_difference_sentence
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports.apa import Text, fmt_number, fmt_p, fmt_stat, italic
+from psychoface.reports.columns import register_columns, subscripted
 from psychoface.reports.section import Section, result_table
 from psychoface.reports.text import cell, first_cell, p_and_note, ratings_phrase, with_note
+
+register_columns({
+    **{name: ("bounded", subscripted("r", sub)) for name, sub in (("r_a", "A"), ("r_b", "B"), ("r_ab", "AB"),
+                                                                   ("r1", "1"), ("r12", "12"))},
+    "p_steiger": ("p", subscripted("p", "Steiger")), "p_bootstrap": ("p", subscripted("p", "boot")),
+    "a": ("text", "A"), "b": ("text", "B"),
+})
+
+
+def study(config: StudyConfig, layer_a: str, layer_b: str, attribute: str, *, store_b: str | None = None,
+          folds: int = 10, repeats: int = 1):
+    """Is layer (or model) A's cross-validated prediction of ``attribute`` better than B's, on the same
+    stimuli? Williams' t, Steiger's Z and a paired bootstrap of the difference in out-of-fold r."""
+    from psychoface.analyses.compare import compare_correlations
+
+    config_b = config.with_overrides(store=store_b) if store_b else config
+    preds = []
+    for cfg, layer in ((config, layer_a), (config_b, layer_b)):
+        _, predictions = predict.study(cfg, [layer], [attribute], folds=folds, repeats=repeats, n_permutations=0)
+        preds.append(predict.mean_predictions(predictions[layer], attribute))
+    a, b = preds
+    common = a.index.intersection(b.index)
+    exclusions = []
+    if len(common) < len(a.index) or len(common) < len(b.index):
+        if store_b is None:
+            raise PsychofaceError("layers of one store cover different stimuli; re-extract both layers")
+        exclusions.append(f"{len(a.index.union(b.index)) - len(common):,} stimuli predicted from only one of the "
+                          f"two stores were excluded; {len(common):,} stimuli are compared")
+    label_a = layer_a if store_b is None else f"{layer_a} ({config.store})"
+    label_b = layer_b if store_b is None else f"{layer_b} ({store_b})"
+    df = compare_correlations(
+        a.loc[common, "observed"].to_numpy(), a.loc[common, "predicted"].to_numpy(),
+        b.loc[common, "predicted"].to_numpy(), n_bootstrap=config.n_bootstrap, ci_level=config.ci_level,
+        seed=config.seed, labels=(label_a, label_b),
+    )
+    df.insert(0, "attribute", attribute)
+    df.attrs["psychoface"].update(folds=folds, repeats=repeats, prediction="cross-validated ridge (out-of-fold)",
+                                  exclusions=exclusions)
+    return df
 
 
 def build(config, *, layer_a: str, layer_b: str, attribute: str, store_b: str | None = None, folds: int = 10,
           figures_dir=None, figure_prefix: str = "", progress=None) -> Section:
     """Dependent-correlation tests and paired bootstrap of two layers' (or models') predictions."""
-    table = workflows.compare(config, layer_a, layer_b, attribute, store_b=store_b, folds=folds)
+    table = study(config, layer_a, layer_b, attribute, store_b=store_b, folds=folds)
     shown = table.drop(columns=[c for c in ("a", "b", "r_ab") if c in table.columns])
     shown.attrs = table.attrs
     title = f"Comparison of {table['a'].iloc[0]} (A) and {table['b'].iloc[0]} (B)"

@@ -6,19 +6,45 @@ from __future__ import annotations
 from typing import Mapping
 
 from psychoface import workflows
+from psychoface.config import StudyConfig
 from psychoface.kinds import options as common
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import MINUS, Text, fmt_int, fmt_number, fmt_stat, italic
+from psychoface.reports.columns import register_columns, subscripted
 from psychoface.reports.section import Section, result_table
 from psychoface.reports.text import (ci_of, cell, correction_phrase, extremes, first_cell, level_of, p_and_note,
                                      parenthetical, r_df, ratings_phrase, stat_clause, with_note)
+
+register_columns({
+    "n_units": ("integer", "Units"), "n_significant": ("integer", "Significant"),
+    "proportion": ("bounded", "Proportion"), "max_abs_r": ("bounded", Text("Max |", italic("r"), "|")),
+    "r_crit": ("bounded", subscripted("r", "crit")), "top_units": ("text", "Top units"),
+    "n_constant": {"hidden": True},
+})
+
+
+def study(config: StudyConfig, layer: str, attributes=None, *, correction: str = "maxt",
+          n_permutations: int | None = None):
+    """Unit-wise correlations of one layer with each attribute. Returns ``(summary, units)``."""
+    from psychoface.analyses.correlate import correlate_units
+    from psychoface.features.store import load_features
+
+    store = workflows.open_store(config)
+    X, ids = load_features(store, layer)
+    Y = workflows.aligned_means(workflows.load_ratings_from_config(config), ids, attributes)
+    summary, units = correlate_units(
+        X, Y, n_permutations=n_permutations, correction=correction, seed=config.seed,
+    )
+    for frame in (summary, units):
+        frame.insert(0, "layer", layer)
+    return summary, units
 
 
 def build(config, *, layer: str, attributes=None, correction: str = "maxt", n_permutations: int | None = None,
           figures_dir=None, figure_prefix: str = "", progress=None) -> Section:
     """Unit-wise correlations with family-wise control."""
-    summary, units = workflows.correlate(config, layer, attributes, correction=correction,
+    summary, units = study(config, layer, attributes, correction=correction,
                                          n_permutations=n_permutations)
     return Section("correlate", f"Units of {layer} That Correlate With the Ratings", [result_table(summary)],
                    [(summary, 0)], [], {"correlate": summary, "units": units})

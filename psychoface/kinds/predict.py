@@ -3,20 +3,28 @@ against the noise ceiling; layer profile and scatter figures; its sentences, sum
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import pandas as pd
 
 from psychoface import workflows
+from psychoface.config import StudyConfig
+from psychoface.errors import PsychofaceError
 from psychoface.kinds import options as common
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import Text, fmt_number, fmt_stat, italic
-from psychoface.reports.section import Section, figure, result_table, titled
-from psychoface.reports.tables import register_columns, title_case
+from psychoface.reports.columns import register_columns
 from psychoface.reports.methods import param_values
+from psychoface.reports.section import Section, figure, result_table, titled
+from psychoface.reports.tables import title_case
 from psychoface.reports.text import (ci_of, cell, level_of, p_and_note, parenthetical, r_df,
                                      ratings_phrase, stat_clause)
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where it is used (fast CLI start-up)
+    import pandas as pd
+
+
+register_columns({"alpha_relative_median": {"hidden": True}})
 
 
 def ceilings_drawn(table: pd.DataFrame) -> str:
@@ -25,29 +33,154 @@ def ceilings_drawn(table: pd.DataFrame) -> str:
     return "; dashed lines: noise ceilings" if has else ""
 
 
+def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int = 10, repeats: int = 1,
+          n_permutations: int = 1000, progress=None, by: str | None = None, control=None):
+    """Cross-validated ridge prediction of each attribute from each layer, beside the noise ceiling.
+
+    Returns ``(table, predictions)``: one row per layer x attribute (the correction across the attributes
+    of each layer, the family the issue names; a layer profile is descriptive), and the out-of-fold
+    predictions per layer. With ``by`` (a rater-level column), each value's raters' mean ratings are predicted
+    separately (a ``by`` column names the value) and ``(table, predictions, comparison)`` is returned: the
+    paired bootstrap comparison of each two values' accuracies
+    (:func:`~psychoface.analyses.compare_groups.compare_groups`). ``control``: a numeric DataFrame of
+    properties (index stimulus) regressed out of features and ratings inside each training fold; stimuli
+    missing a property value are left out.
+    """
+    import pandas as pd
+
+    from psychoface.data.ratings import split_by_raters
+
+    store = workflows.open_store(config)
+    names = workflows.store_layers(store, layers)
+    ratings = workflows.load_ratings_from_config(config)
+    if by is None:
+        return _predict_group(config, store, names, ratings, attributes, folds, repeats, n_permutations, progress,
+                              control)
+    groups = split_by_raters(ratings, by)
+    tables, predictions = [], {}
+    for value, part in groups.items():
+        names_ = attributes if attributes is None else [a for a in attributes if a in part.attributes]
+        t, pred = _predict_group(config, store, names, part, names_, folds, repeats, n_permutations, None)
+        t.insert(1, by, value)
+        tables.append(t)
+        predictions[value] = pred
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs = dict(tables[0].attrs)
+    table.attrs["psychoface"] = dict(table.attrs["psychoface"], by=[by],
+                                     family=tables[0].attrs["psychoface"]["family"] + f", within each {by}")
+    comparison = _compare_rater_groups(config, predictions, table, by)
+    merged = {layer: pd.concat([predictions[v][layer].assign(**{by: v}) for v in predictions], ignore_index=True)
+              for layer in names}
+    return table, merged, comparison
+
+
+def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_permutations, progress,
+                   control=None):
+    import pandas as pd
+
+    from psychoface.analyses.predict import predict_ratings
+    from psychoface.analyses.reliability import NOISE_CEILING_METHOD
+    from psychoface.features.store import load_features
+
+    ceilings = workflows.noise_ceilings(config, ratings, attributes, ids=store.stimulus_ids)
+    tables, predictions = [], {}
+    for i, layer in enumerate(names):
+        X, ids = load_features(store, layer)
+        Y = workflows.aligned_means(ratings, ids, attributes)
+        C = None
+        if control is not None:
+            C = control.reindex(list(ids))
+            missing = C.isna().any(axis=1).to_numpy()
+            Y = Y.copy()
+            Y.loc[missing, :] = float("nan")  # left out of every attribute; their (filled) values are never used
+            C = C.fillna(0.0).to_numpy(float)
+        df, pred = predict_ratings(
+            X, Y, folds=folds, repeats=repeats, n_permutations=n_permutations, n_bootstrap=config.n_bootstrap,
+            ci_level=config.ci_level, correction=config.correction, noise_ceiling=ceilings,
+            noise_ceiling_method=NOISE_CEILING_METHOD if ceilings is not None else None, seed=config.seed,
+            return_predictions=True, control=C,
+        )
+        df.insert(0, "layer", layer)
+        tables.append(df)
+        predictions[layer] = pred
+        if progress:
+            progress(i + 1, len(names))
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs = dict(tables[0].attrs)
+    meta = dict(table.attrs.get("psychoface", {}))
+    if len(names) > 1:  # Holm stays across the attributes of each layer; say so
+        meta["family"] = f"{table['attribute'].nunique()} attributes, within each layer"
+    # stimuli without a rating on one attribute are left out of that attribute only (its n says so)
+    meta.update(layers=names, store=str(store.path), network=store.manifest.get("model"),
+                exclusions=workflows.not_extracted(ratings, store.stimulus_ids) + list(ratings.notes))
+    if control is not None:
+        meta["control_properties"] = list(control.columns)
+    table.attrs["psychoface"] = meta
+    return table, predictions
+
+
+def mean_predictions(predictions, attribute: str):
+    """Out-of-fold predictions of ``attribute`` averaged per stimulus over repeats: ``observed``, ``predicted``."""
+    frame = predictions[predictions["attribute"] == attribute]
+    return frame.groupby("stimulus", sort=False)[["observed", "predicted"]].mean()
+
+
+def _compare_rater_groups(config, predictions, table, by):
+    """Each two values of ``by``: their raters' prediction accuracies compared per layer and attribute."""
+    import itertools
+
+    import pandas as pd
+
+    from psychoface.analyses.compare_groups import compare_groups
+
+    rows = []
+    for a, b in itertools.combinations(list(predictions), 2):
+        for layer in predictions[a]:
+            for attribute in table.loc[(table[by] == a) & (table["layer"] == layer), "attribute"]:
+                pa = mean_predictions(predictions[a][layer], attribute)
+                pb = mean_predictions(predictions[b][layer], attribute)
+                ids = pa.index.intersection(pb.index)
+                if not len(ids):
+                    continue
+                rows.append({"layer": layer, "attribute": attribute, "label_a": a, "label_b": b,
+                             "y_a": pa.loc[ids, "observed"].to_numpy(), "pred_a": pa.loc[ids, "predicted"].to_numpy(),
+                             "y_b": pb.loc[ids, "observed"].to_numpy(), "pred_b": pb.loc[ids, "predicted"].to_numpy()})
+    if not rows:
+        return None
+    comparison = compare_groups(pd.DataFrame(rows), n_bootstrap=config.n_bootstrap, ci_level=config.ci_level,
+                                correction=config.correction, seed=config.seed)
+    comparison.attrs["psychoface"]["by"] = [by]
+    return comparison
+
+
 def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats: int = 1,
-          n_permutations: int = 1000, control=None, figures_dir=None, figure_prefix: str = "",
-          progress=None) -> Section:
+          n_permutations: int = 1000, by: str | None = None, control=None, figures_dir=None,
+          figure_prefix: str = "", progress=None) -> Section:
     """Cross-validated ridge prediction of each attribute from each layer."""
+    import pandas as pd
     from psychoface.reports.figures import layer_profile, scatter_predicted
 
-    table, predictions = workflows.predict(
+    out = study(
         config, layers, attributes, folds=folds, repeats=repeats, n_permutations=n_permutations,
-        progress=progress,
+        progress=progress, by=by,
     )
     if control:
-        return _controlled(config, table, control, layers=layers, attributes=attributes, folds=folds,
+        if by:
+            raise PsychofaceError("predict: --control and --by cannot be combined; run them separately")
+        return _controlled(config, out[0], control, layers=layers, attributes=attributes, folds=folds,
                            repeats=repeats, n_permutations=n_permutations, progress=progress)
+    table, predictions = out[:2]
+    comparison = out[2] if by else None
     level = round(100 * config.ci_level)
     figures = []
-    if table["layer"].nunique() > 1:
+    if table["layer"].nunique() > 1 and by is None:
         figures += figure(
             layer_profile(table, x="layer", y="r", hue="attribute"), figures_dir,
             f"{figure_prefix}predict_profile", title_case("Cross-validated prediction accuracy across layers"),
             Text("Pearson ", italic("r"), " between out-of-fold predictions and mean ratings, with "
                  f"{level}% bootstrap confidence intervals", ceilings_drawn(table), "."),
         )
-    best = text.best_per_attribute(table, "r")
+    best = text.best_per_attribute(table, "r") if by is None else table.iloc[0:0]
     for row in best.nlargest(6, "r").itertuples():  # the six best-predicted attributes, each at its best layer
         pred = predictions[row.layer]
         pred = pred[pred["attribute"] == row.attribute].groupby("stimulus")[["observed", "predicted"]].mean()
@@ -59,8 +192,12 @@ def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats:
         )
     data = {"predict": table, "predictions": pd.concat(
         [p.assign(layer=name) for name, p in predictions.items()], ignore_index=True)}
-    return Section("predict", "Predicting Ratings From Layers", [result_table(table)], [(table, 0)], figures,
-                   data)
+    tables = [result_table(table)]
+    if comparison is not None:
+        tables.append(result_table(comparison, title=f"Prediction accuracy compared between values of {by}",
+                                   identifiers=(by,)))
+        data["predict_by"] = comparison
+    return Section("predict", "Predicting Ratings From Layers", tables, [(table, 0)], figures, data)
 
 
 register_columns({"r_without_control": {"header": Text(italic("r"), " without control"), "kind": "bounded"}})
@@ -68,12 +205,14 @@ register_columns({"r_without_control": {"header": Text(italic("r"), " without co
 
 def _controlled(config, plain, control, **kwargs) -> Section:
     """predict --control: the properties regressed out inside each training fold, r beside r without."""
+    import pandas as pd
+
     from psychoface.analyses.properties.estimates import COLUMNS as ESTIMATES
     from psychoface.kinds.properties.study import dummy_coded, property_table
 
     props, types, _, notes, _ = property_table(config, workflows.open_store(config), properties=list(control),
                                                estimates=any(c in ESTIMATES for c in control))
-    table, predictions = workflows.predict(config, control=dummy_coded(props, types), **kwargs)
+    table, predictions = study(config, control=dummy_coded(props, types), **kwargs)
     key = ["layer", "attribute"]
     table = table.merge(plain[key + ["r"]].rename(columns={"r": "r_without_control"}), on=key, how="left")
     meta = dict(plain.attrs.get("psychoface", {}), **table.attrs.get("psychoface", {}))
@@ -123,7 +262,7 @@ def prediction_sentence(row: Mapping, attrs: Mapping | None = None, *,
               else f" from {layer}" if layer is not None else "")
     p, note = p_and_note(row, attrs, n_tests)
     clause = stat_clause("r", cell(row, "r"), df=r_df(row), ci=ci_of(row), ci_level=level_of(attrs), p=p)
-    parts = [f"Cross-validated ridge predictions{source} correlated with {ratings_phrase(row)}, ", clause,
+    parts = [f"Cross-validated ridge predictions{source} correlated with {ratings_phrase(row, attrs)}, ", clause,
              parenthetical(note)]
     ceiling = cell(row, "noise_ceiling")
     if ceiling is not None:
@@ -192,6 +331,8 @@ KIND = register(AnalysisKind(
         Option("folds", 10, "Outer cross-validation folds.", type=int),
         Option("repeats", 1, "Repetitions of the cross-validation with new random folds.", type=int),
         Option("n_permutations", 1000, "Refitting permutations for p.", ("--permutations",), int),
+        Option("by", None, "A rater-level column (e.g. rater_sex): predict each of its values' raters' mean "
+                           "ratings separately and compare them (paired bootstrap over stimuli)."),
         common.BOOTSTRAP, common.CORRECTION, common.SEED, common.STORE,
         Option("control", None, "Face properties to control for, comma-separated (metadata columns or computed "
                "measures, see `psychoface properties`): regressed out of features and ratings inside each "

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
 
 from psychoface import workflows
+from psychoface.config import StudyConfig
 from psychoface.errors import PsychofaceError
 from psychoface.kinds import options as common
 from psychoface.kinds.differences import differences_summary, paired_difference_sentence
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import Text, greek, italic, symbol
+from psychoface.reports.columns import register_columns, subscripted
 from psychoface.reports.methods import series
 from psychoface.reports.section import Section, figure, result_table, titled
-from psychoface.reports.tables import register_columns, title_case
+from psychoface.reports.tables import title_case
 from psychoface.reports.text import and_list, cell, ci_of, level_of, p_and_note, stat_clause, with_note
 
 #: The estimate columns of an RSA result, one per RDM comparison (Spearman, Kendall's tau-a, Pearson),
@@ -26,8 +27,12 @@ ESTIMATES = ("rho", "tau", "r")
 PARTIAL_ESTIMATES = tuple(f"partial_{name}" for name in ESTIMATES)
 #: The analyses (attrs["psychoface"]["analysis"]) of RDM correlations.
 RSA_ANALYSES = ("rsa", "partial_rsa")
-register_columns({f"partial_{name}": {"header": Text("Partial ", symbol(name).text), "kind": "bounded",
-                                      "ci_owner": True} for name in ESTIMATES})
+register_columns({
+    **{f"partial_{name}": {"header": Text("Partial ", symbol(name).text), "kind": "bounded", "ci_owner": True}
+       for name in ESTIMATES},
+    **{f"{name}_{layer.lower()}": ("bounded", subscripted(name, layer)) for name in ("rho", "tau") for layer in "AB"},
+    "layer_a": ("text", "Layer A"), "layer_b": ("text", "Layer B"), "covariates": ("text", "Covariates"),
+})
 
 _RDM_STATISTICS = {"spearman": Text("Spearman's ", greek("ρ")), "pearson": Text("Pearson's ", italic("r")),
                    "tau-a": Text("Kendall's ", symbol("tau_a").text)}
@@ -38,18 +43,202 @@ def estimate_column(df) -> str | None:
     return next((c for c in ESTIMATES + PARTIAL_ESTIMATES if c in df.columns), None)
 
 
+def _too_few(what: str, n: int, n_store: int, fix: str) -> str:
+    from psychoface.analyses.rdm import MIN_STIMULI
+
+    return (f"{what}: {n} of the {n_store:,} stimuli in the feature store are rated on it; an RDM needs at least "
+            f"{MIN_STIMULI} stimuli: {fix}")
+
+
+def rating_rdms_for(config, ratings, ids, attributes, combined: bool):
+    """Rating RDMs over the stimuli each one can use: an attribute's RDM over the store's stimuli rated on
+    it, the combined RDM over those rated on all its attributes. Returns the RDMs and the mean ratings (store
+    order, NaN where not rated; ``attrs["exclusions"]`` says what each RDM left out and why)."""
+    from psychoface.analyses.rdm import MIN_STIMULI, rating_rdm
+
+    means = workflows.aligned_means(ratings, ids, attributes)
+    means = means[means.notna().any(axis=1)]
+    rdms, exclusions = {}, []
+    for attribute in means.columns:
+        rated = means.index[means[attribute].notna()]
+        if len(rated) < MIN_STIMULI:
+            raise PsychofaceError(_too_few(
+                f"attribute {attribute!r}", len(rated), len(ids),
+                f"rate more stimuli on {attribute!r}, or leave it out (--attributes naming the others)"))
+        rdms[attribute] = rating_rdm(means.loc[rated], attribute)
+        if len(rated) < len(ids):
+            exclusions.append(f"the {attribute} RDM covers the {len(rated):,} of {len(ids):,} stimuli rated on "
+                              f"{attribute}")
+    if combined and len(means.columns) > 1:
+        common = means.dropna(how="any")
+        names = list(means.columns)
+        limiting = [a for a in names if means[a].isna().any()]
+        if len(common) < MIN_STIMULI:
+            raise PsychofaceError(_too_few(
+                f"the combined rating RDM of {', '.join(names)}", len(common), len(ids),
+                f"{', '.join(limiting)} {'is' if len(limiting) == 1 else 'are'} rated on other stimuli than the "
+                f"rest; leave out --combined, or combine attributes rated on the same stimuli (--attributes)"
+            ).replace("are rated on it", "are rated on all of them"))
+        joint = rating_rdm(common, names)
+        rdms[joint.name] = joint
+        if limiting:
+            exclusions.append(
+                f"the combined rating RDM covers the {len(common):,} stimuli rated on all {len(names)} attributes, "
+                f"limited by {', '.join(limiting)} ({len(means) - len(common):,} stimuli lack "
+                f"{'this attribute' if len(limiting) == 1 else 'one of these'})")
+    means.attrs["exclusions"] = exclusions + workflows.not_extracted(ratings, ids)
+    return rdms, means
+
+
+def _rsa_by_stimuli(layer_rdms, rating_rdms, ceilings, common, correction):
+    """:func:`~psychoface.analyses.rsa.rsa` of every layer against rating RDMs that cover different stimuli:
+    one call per set of stimuli (layer RDMs restricted to it), rows in layer x attribute order, the correction
+    applied across the whole family (a row does not depend on the other rows of its call)."""
+    import pandas as pd
+
+    from psychoface.analyses import rsa as rsa_mod
+    from psychoface.analyses.inference import correct_p
+
+    groups: dict[tuple, list[str]] = {}
+    for name, rdm in rating_rdms.items():
+        groups.setdefault(tuple(rdm.ids), []).append(name)
+    parts = []
+    for ids, names in groups.items():
+        ceiling = None if ceilings is None else ceilings[ceilings["attribute"].isin(names)]
+        parts.append(rsa_mod.rsa({n: r.reindex(ids) for n, r in layer_rdms.items()},
+                                 {n: rating_rdms[n] for n in names}, noise_ceiling=ceiling,
+                                 correction=correction, **common))
+    table = pd.concat(parts, ignore_index=True)
+    layer_order, rating_order = list(layer_rdms), list(rating_rdms)
+    table = table.sort_values(["layer", "attribute"], key=lambda c: c.map(
+        {n: i for i, n in enumerate(layer_order if c.name == "layer" else rating_order)}), kind="stable")
+    table = table.reset_index(drop=True)
+    table["p_corr"] = correct_p(table["p"].to_numpy(), correction)
+    meta = dict(parts[0].attrs["psychoface"])
+    meta["n_bootstrap_undefined"] = max(p.attrs["psychoface"]["n_bootstrap_undefined"] for p in parts)
+    meta["family"] = (f"{len(layer_order)} layer{'s' * (len(layer_order) != 1)} x {len(rating_order)} rating "
+                      f"RDM{'s' * (len(rating_order) != 1)}")
+    meta["rating_metric"] = {b: rating_rdms[b].metric for b in rating_order}
+    table.attrs["psychoface"] = meta
+    return table
+
+
+def study(config: StudyConfig, layers=("all",), attributes=None, *, metric: str = "correlation",
+        method: str = "spearman", combined: bool = False, covariates=(), compare_layers=None,
+        pixel_size: int = 64):
+    """RSA of layer RDMs against rating RDMs, with Mantel p, bootstrap CI, noise ceiling and Holm.
+
+    Each attribute's RDM covers the store's stimuli rated on it (``n`` per row), the combined RDM those
+    rated on all its attributes; partial RSA and the layer comparison use the stimuli rated on every
+    analysed attribute. ``covariates`` (partial RSA): ``"pixels"`` (a grayscale pixel-space RDM),
+    ``"layer:NAME"`` or ``"attribute:NAME"``. ``compare_layers``: ``(A, B)`` for the paired bootstrap of
+    the difference. Returns ``(table, partial or None, comparison or None, rdms)``; ``rdms`` holds the
+    layer (over every rated stimulus), rating and covariate RDMs and the mean ratings (``"means"``).
+    """
+    import pandas as pd
+
+    from psychoface.analyses import rsa as rsa_mod
+    from psychoface.analyses.rdm import MIN_STIMULI, layer_rdm, pixel_rdm, rating_rdm
+    from psychoface.data.images import grayscale_pixels
+    from psychoface.features.store import load_features
+
+    store = workflows.open_store(config)
+    names = workflows.store_layers(store, layers)
+    ratings = workflows.load_ratings_from_config(config)
+    ids = list(store.stimulus_ids)
+    rating_rdms_, means = rating_rdms_for(config, ratings, ids, attributes, combined)
+    rated = list(means.index)
+    needed = set(names) | set(compare_layers or ())
+    needed |= {c.split(":", 1)[1] for c in covariates if c.startswith("layer:")}
+    layer_rdms = {}
+    for name in [n for n in store.layers if n in needed] + [n for n in needed if n not in store.layers]:
+        X, ids_ = load_features(store, name)
+        layer_rdms[name] = layer_rdm(X, ids_, metric=metric, name=name).reindex(rated)
+    ceilings = None
+    if ratings.has_trials:
+        parts = []
+        for key, rdm in rating_rdms_.items():
+            if key in ratings.attributes:
+                parts.append(rsa_mod.rating_rdm_noise_ceiling(ratings.trials, [key], method=method, ids=rdm.ids,
+                                                              seed=config.seed))
+            else:
+                parts.append(rsa_mod.rating_rdm_noise_ceiling(ratings.trials, list(means.columns), combine=True,
+                                                              method=method, ids=rdm.ids, seed=config.seed))
+        ceilings = pd.concat(parts, ignore_index=True)
+        ceilings.attrs = parts[0].attrs
+    common = dict(method=method, n_permutations=config.n_permutations, n_bootstrap=config.n_bootstrap,
+                  ci_level=config.ci_level, seed=config.seed)
+    context = dict(metric=metric, store=str(store.path), network=store.manifest.get("model"),
+                   exclusions=means.attrs["exclusions"])
+    table = _rsa_by_stimuli({n: layer_rdms[n] for n in names}, rating_rdms_, ceilings, common, config.correction)
+    table.attrs["psychoface"].update(context)
+    # partial RSA and the layer comparison: the stimuli rated on every analysed attribute
+    shared = list(means.dropna(how="any").index)
+    if (covariates or compare_layers) and len(shared) < MIN_STIMULI:
+        raise PsychofaceError(_too_few(
+            f"partial RSA and layer comparisons over {', '.join(means.columns)}", len(shared), len(ids),
+            "analyse attributes rated on the same stimuli (--attributes)").replace("are rated on it",
+                                                                                    "are rated on all of them"))
+    shared_note = ([f"partial RSA and layer comparisons use the {len(shared):,} stimuli rated on every analysed "
+                    f"attribute"] if len(shared) < len(rated) else [])
+    shared_ratings = {k: v.reindex(shared) for k, v in rating_rdms_.items()} if (covariates or compare_layers) else {}
+    covariate_rdms = {}
+    for cov in covariates:
+        kind, _, value = cov.partition(":")
+        if cov == "pixels":
+            where = {s["id"]: s["path"] for s in store.manifest["stimuli"]}
+            paths = [where[i] for i in shared]
+            covariate_rdms["pixels"] = pixel_rdm(grayscale_pixels(paths, pixel_size), shared, metric=metric)
+        elif kind == "layer":
+            covariate_rdms[value] = layer_rdms[value].reindex(shared)
+        elif kind == "attribute":
+            covariate_rdms[value] = rating_rdm(workflows.aligned_means(ratings, shared, [value]), value)
+        else:
+            raise PsychofaceError(f"unknown covariate {cov!r}: use pixels, layer:NAME or attribute:NAME")
+    partial = None
+    if covariate_rdms:
+        # an RDM cannot be tested controlling for itself: a covariate layer or attribute leaves the partial family
+        tested_layers = [n for n in names if n not in covariate_rdms]
+        tested_ratings = {k: v for k, v in shared_ratings.items() if k not in covariate_rdms}
+        if not tested_layers or not tested_ratings:
+            raise PsychofaceError(
+                "partial RSA: every analysed layer or attribute is itself a covariate; control for a different "
+                "layer or attribute"
+            )
+        partial = rsa_mod.partial_rsa({n: layer_rdms[n].reindex(shared) for n in tested_layers}, tested_ratings,
+                                      covariate_rdms, correction=config.correction, **common)
+        left_out = [n for n in names if n not in tested_layers] + [k for k in rating_rdms_ if k not in tested_ratings]
+        partial_context = dict(context, exclusions=context["exclusions"] + shared_note)
+        if left_out:
+            partial_context["exclusions"] = partial_context["exclusions"] + [
+                f"{', '.join(left_out)} not tested in the partial RSA, being a covariate itself"
+            ]
+        partial.attrs["psychoface"].update(partial_context)
+    comparison = None
+    if compare_layers:
+        a, b = compare_layers
+        comparison = rsa_mod.compare_layers(layer_rdms[a].reindex(shared), layer_rdms[b].reindex(shared),
+                                            shared_ratings, method=method, n_bootstrap=config.n_bootstrap,
+                                            ci_level=config.ci_level, correction=config.correction,
+                                            seed=config.seed)
+        comparison.attrs["psychoface"]["exclusions"] = context["exclusions"] + shared_note
+    rdms = {"layers": layer_rdms, "ratings": rating_rdms_, "covariates": covariate_rdms, "means": means}
+    return table, partial, comparison, rdms
+
+
 def build(config, *, layers=("all",), attributes=None, metric: str = "correlation", method: str = "spearman",
           combined: bool = False, covariates=(), compare_layers=None, figures_dir=None, figure_prefix: str = "",
           progress=None) -> Section:
     """RSA of layers against rating RDMs (partial RSA with covariates, a paired comparison of two
     layers); profile figure and RDM heatmaps."""
+    import numpy as np
     from psychoface.reports.figures import layer_profile, rdm_heatmap
 
     if compare_layers is not None and len(compare_layers) != 2:
         raise PsychofaceError(f"compare_layers {','.join(map(str, compare_layers))!r}: give exactly two layers, "
                               "e.g. --compare-layers conv5,fc7 (compare_layers = [\"conv5\", \"fc7\"] in a file)")
     compare_layers = tuple(compare_layers) if compare_layers else None
-    table, partial, comparison, rdms = workflows.rsa(
+    table, partial, comparison, rdms = study(
         config, layers, attributes, metric=metric, method=method, combined=combined,
         covariates=tuple(covariates or ()), compare_layers=compare_layers,
     )
@@ -67,10 +256,11 @@ def build(config, *, layers=("all",), attributes=None, metric: str = "correlatio
                  "; dashed lines: noise ceilings" if has else "", "."),
         )
     first_attr = next(iter(rdms["ratings"]))
-    order = np.argsort(rdms["means"][first_attr].to_numpy())
+    rating_rdm = rdms["ratings"][first_attr]  # over the stimuli rated on first_attr
+    order = np.argsort(rdms["means"][first_attr].reindex(rating_rdm.ids).to_numpy())
     last_layer = list(rdms["layers"])[-1]
     ordered = f"; stimuli ordered by their mean {first_attr} rating."
-    layer_rdm, rating_rdm = rdms["layers"][last_layer], rdms["ratings"][first_attr]
+    layer_rdm = rdms["layers"][last_layer].reindex(rating_rdm.ids)
     for what, name, rdm, title in (
         ("layer", last_layer, layer_rdm, titled("RDM of layer {}", last_layer)),
         ("rating", first_attr, rating_rdm, titled("RDM of mean {} ratings", title_case(first_attr))),
@@ -124,9 +314,13 @@ def _note(attrs: Mapping, p, correction: str | None, tests: str = "test") -> str
     return "; ".join(pieces + ([correction] if correction else [])) or None
 
 
-def _rating_rdm(row) -> str:
+def _rating_rdm(row, with_n: bool = False) -> str:
+    """"the trustworthy rating RDM"; ``with_n``: over its stimuli when the row says how many ("... over 50
+    faces": attributes rated on different subsets of the faces have RDMs of different sizes)."""
     attribute = cell(row, "attribute")
-    return f"the {attribute} rating RDM" if attribute is not None else "the rating RDM"
+    n = cell(row, "n") if with_n else None
+    over = f" over {int(n):,} faces" if n is not None else ""
+    return f"the {attribute} rating RDM{over}" if attribute is not None else f"the rating RDM{over}"
 
 
 def rsa_sentence(row: Mapping, attrs: Mapping | None = None, *, n_tests: int | None = None) -> Text:
@@ -145,7 +339,7 @@ def rsa_sentence(row: Mapping, attrs: Mapping | None = None, *, n_tests: int | N
     model_rdm = f"The {layer} RDM" if layer is not None else "The model RDM"
     p, correction = p_and_note(row, attrs, n_tests)
     clause = stat_clause(name, estimate, ci=ci_of(row), ci_level=level_of(attrs), p=p)
-    return with_note(f"{model_rdm} correlated with {_rating_rdm(row)}{_control(partial, cell(row, 'covariates'))}, ",
+    return with_note(f"{model_rdm} correlated with {_rating_rdm(row, with_n=True)}{_control(partial, cell(row, 'covariates'))}, ",
                      "partial " if partial else "", clause, note=_note(attrs, p, correction))
 
 

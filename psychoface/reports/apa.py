@@ -53,7 +53,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Iterable
 
-import pandas as pd
 
 from psychoface.errors import PsychofaceError
 
@@ -377,6 +376,7 @@ def add_runs(paragraph, text: "Text | str", *, bold: bool | None = None, italic:
 # --------------------------------------------------------------------------------------------------
 def _as_float(x, what: str = "value") -> float:
     """``x`` as a float; None, NaN and pandas' NA are NaN; anything else non-numeric is an error."""
+    import pandas as pd
     if isinstance(x, (str, bytes, bool)):
         raise PsychofaceError(f"{what} {x!r} is not a number; pass a number (or NaN for missing)")
     try:

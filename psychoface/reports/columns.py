@@ -14,12 +14,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import Segment, Text, fmt_int, greek, italic, sub, symbol
 from psychoface.reports.text import correction_of, correction_phrase, method_text, with_details
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where it is used (fast CLI start-up)
+    import pandas as pd
 
 KINDS = ("text", "bounded", "unbounded", "p", "integer", "df", "ci")
 NUMERIC_KINDS = ("bounded", "unbounded", "p", "integer", "df", "ci")
@@ -51,57 +53,35 @@ class Column:
 
 
 _CORRECTION_SUBSCRIPTS = {"holm": "Holm", "fdr_bh": "BH", "bonferroni": "Bonf"}
-_TEXT_HEADERS = {"attribute": "Attribute", "layer": "Layer", "model": "Model", "unit": "Unit",
-                 "a": "A", "b": "B", "layer_a": "Layer A", "layer_b": "Layer B", "type": "Form",
-                 "covariates": "Covariates", "top_units": "Top units"}
+_TEXT_HEADERS = {"attribute": "Attribute", "layer": "Layer", "model": "Model", "unit": "Unit"}
 
 
-def _sub(name: str, subscript: str) -> Text:
+def subscripted(name: str, subscript: str) -> Text:
+    """A header such as r_A or p_boot: the symbol ``name`` with a roman subscript."""
     return Text(symbol(name).text, sub(subscript))
 
 
-# name: (kind, header: a symbol name, a header string or a Text[, decimals])
+# name: (kind, header: a symbol name, a header string or a Text[, decimals]): the statistics any analysis
+# reports; an analysis kind adds its own with register_columns
 _STAT_COLUMNS = {
     "n": ("integer", "n"), "k": ("integer", Text(italic("k"))),
-    "n_units": ("integer", "Units"), "n_significant": ("integer", "Significant"),
     "r": ("bounded", "r"), "rho": ("bounded", "rho"), "tau": ("bounded", "tau"),
     "r2": ("bounded", "R2"),
-    "r_a": ("bounded", _sub("r", "A")), "r_b": ("bounded", _sub("r", "B")),
-    "rho_a": ("bounded", _sub("rho", "A")), "rho_b": ("bounded", _sub("rho", "B")),
-    "tau_a": ("bounded", _sub("tau", "A")), "tau_b": ("bounded", _sub("tau", "B")),
-    "r_ab": ("bounded", _sub("r", "AB")),
-    "r1": ("bounded", _sub("r", "1")), "r12": ("bounded", _sub("r", "12")),
     "t": ("unbounded", "t"), "z": ("unbounded", "z"), "F": ("unbounded", "F"),
-    "df": ("df", "df"), "df1": ("df", _sub("df", "1")), "df2": ("df", _sub("df", "2")),
-    "p": ("p", "p"), "p_steiger": ("p", _sub("p", "Steiger")), "p_bootstrap": ("p", _sub("p", "boot")),
-    "icc": ("bounded", "ICC"), "reliability": ("bounded", "Reliability"),
-    "r_half": ("bounded", Text("Split-half ", italic("r"))),
+    "df": ("df", "df"), "df1": ("df", subscripted("df", "1")), "df2": ("df", subscripted("df", "2")),
+    "p": ("p", "p"),
     "noise_ceiling": ("bounded", "Noise ceiling"),
     "r_normalized": ("unbounded", Text("Normalized ", italic("r"))),
     "rmse": ("unbounded", "RMSE"), "mae": ("unbounded", "MAE"),
-    "proportion": ("bounded", "Proportion"),
-    "max_abs_r": ("bounded", Text("Max |", italic("r"), "|")),
-    "r_crit": ("bounded", _sub("r", "crit")),
-    "ratings_median": ("unbounded", Text(italic("Mdn"), " ratings"), 1),
 }
 #: Estimates a ``ci_low``/``ci_high`` pair belongs to, in order of precedence: the CI column goes
-#: right after the first one present.
-_CI_OWNERS = ("r", "rho", "tau", "reliability", "icc", "difference", "diff")
+#: right after the first one present (registered owners come before the differences).
+_CI_OWNERS = ("r", "rho", "tau", "difference", "diff")
 #: Bookkeeping columns that stay in the CSV but not in an automatic APA table.
-_HIDDEN = frozenset({"method", "n_pairs", "alpha_relative_median", "excluded_stimuli", "ratings_min",
-                     "ratings_max", "n_splits", "type_mw", "description", "stimuli_dropped",
-                     "raters_dropped", "repeats_averaged", "n_constant"})
+_HIDDEN = frozenset({"method", "n_pairs", "description"})
 _ABBREVIATIONS = {
     "rmse": "RMSE = root-mean-square error",
     "mae": "MAE = mean absolute error",
-    "icc": "ICC = intraclass correlation coefficient",
-}
-_DEFINITIONS = {  # column headings that need a word of explanation in the note
-    "ratings_median": Text(italic("Mdn"), " ratings = median number of ratings per stimulus"),
-    "r_half": Text("split-half ", italic("r"), " = correlation of the two halves' mean ratings across stimuli, "
-                   "averaged over random splits"),
-    "reliability": Text("reliability = split-half ", italic("r"), " stepped up with the Spearman", "\u2013",
-                        "Brown formula"),
 }
 
 
@@ -117,7 +97,8 @@ def register_columns(columns: Mapping[str, object]) -> None:
     ``"text"``) and optionally ``decimals``, ``ci_owner`` (True: a ``ci_low``/``ci_high`` pair belongs
     to this estimate, after the built-in owners), ``definition`` (a :class:`Text` for the table note)
     and ``hidden`` (True: kept in the CSV, left out of the APA table); or a tuple ``(header, kind)``,
-    ``(header, kind, ci_owner)``, ``(kind, header)`` or ``(kind, header, decimals)``."""
+    ``(header, kind, ci_owner)``, ``(kind, header)`` or ``(kind, header, decimals)``. ``{"hidden": True}``
+    alone hides a bookkeeping column."""
     global _CI_OWNERS, _HIDDEN
     for name, spec in columns.items():
         if not isinstance(spec, Mapping):
@@ -129,6 +110,9 @@ def register_columns(columns: Mapping[str, object]) -> None:
             else:
                 spec = {"header": items[0], "kind": items[1], "ci_owner": bool(items[2]) if len(items) > 2 else False}
         kind, header = spec.get("kind"), spec.get("header")
+        if spec.get("hidden") and kind is None:
+            _HIDDEN = _HIDDEN | {name}
+            continue
         if kind not in KINDS or header is None:
             raise PsychofaceError(f"register_columns: column {name!r} has kind {kind!r}; use one of "
                                   f"{', '.join(KINDS)} and give a header")
@@ -148,6 +132,7 @@ def register_columns(columns: Mapping[str, object]) -> None:
 
 
 def _whole_numbers(values: pd.Series) -> bool:
+    import pandas as pd
     numbers = pd.to_numeric(values, errors="coerce").dropna()
     return bool(len(numbers)) and bool((numbers == numbers.round()).all())
 
@@ -196,7 +181,7 @@ def standard_header(name: str, attrs: dict, data: pd.DataFrame) -> "Text | None"
     if name == "r_normalized":
         return Text("Normalized ", symbol(_statistic(attrs)).text)
     if name == "r2" and _williams(data):
-        return _sub("r", "2")
+        return subscripted("r", "2")
     if name in _TEXT_HEADERS:
         return Text(_TEXT_HEADERS[name])
     if name in _STAT_COLUMNS:
@@ -211,6 +196,7 @@ def standard_header(name: str, attrs: dict, data: pd.DataFrame) -> "Text | None"
 
 
 def _kind_of(name: str, series: pd.Series) -> str:
+    import pandas as pd
     if name in _STAT_COLUMNS:
         return _STAT_COLUMNS[name][0]
     if name == "p_corr":
@@ -225,6 +211,7 @@ def _kind_of(name: str, series: pd.Series) -> str:
 
 
 def _within_one(data: pd.DataFrame, names) -> bool:
+    import pandas as pd
     values = pd.concat([pd.to_numeric(data[n], errors="coerce") for n in names])
     return bool((values.dropna().abs() <= 1).all())
 
@@ -233,6 +220,7 @@ def names_in(data: pd.DataFrame) -> set[str]:
     """The names in the text columns of ``data`` (layer, attribute, covariate names), which a title
     keeps as written: each value or comma-separated part of a value that is one word (a sentence,
     such as a note, names nothing)."""
+    import pandas as pd
     names: set[str] = set()
     for name in data.columns:
         if not (pd.api.types.is_numeric_dtype(data[name]) or pd.api.types.is_bool_dtype(data[name])):
@@ -259,6 +247,9 @@ def columns_for(data: pd.DataFrame) -> list[Column]:
     Bookkeeping columns (``method``, ``n_pairs``, ``alpha_relative_median``, ``n_splits``, ...) and columns
     with no value stay out (the CSV keeps them); other numeric columns get two decimals with a
     leading zero, other columns are text."""
+    from psychoface.kinds.registry import kinds
+
+    kinds()  # the built-in kinds register their columns when first needed
     names = [n for n in data.columns if n not in _HIDDEN and not _empty(data[n]) and not _shared_note(data, n)]
     columns: list[Column] = []
     intervals: list[tuple[Column, str | None, int]] = []
@@ -312,8 +303,6 @@ def general_note(data: pd.DataFrame, columns: list[Column] | None = None) -> Tex
     if "ci" in kinds:
         definitions.append(Text("CI = confidence interval"))
     definitions += [Text(text) for name, text in _ABBREVIATIONS.items() if name in names]
-    if attrs.get("analysis") == "split_half_reliability":
-        definitions += [text for name, text in _DEFINITIONS.items() if name in names]
     definitions += [text for name, text in _REGISTERED_DEFINITIONS.items() if name in names]
     if "r_normalized" in names:
         stat = symbol(_statistic(attrs)).text

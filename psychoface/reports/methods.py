@@ -13,7 +13,7 @@ from typing import Mapping
 
 from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import EN_DASH, MINUS, Text, fmt_int, fmt_level, fmt_number, italic, sup
-from psychoface.reports.references import Citations, citations, reference_list
+from psychoface.reports.references import Citations, LatexCitations, citations, latex_citations, reference_list
 from psychoface.reports.text import (and_list, correction_of, correction_phrase, is_permutation, level_of,
                                      method_text, registry, with_details)
 
@@ -292,8 +292,8 @@ def _software(params: Mapping, cites: Citations) -> list:
     return out
 
 
-def _build(params: Mapping) -> tuple[list[Text], list[str]]:
-    cites = Citations()
+def _build(params: Mapping, cites: Citations | None = None) -> tuple[list[Text], list[str]]:
+    cites = cites if cites is not None else Citations()
     paragraphs: list[list] = [_stimuli(params, cites), _features(params, cites)]
     written: set = set()
     analyses = list(params.get("analyses") or [])
@@ -377,3 +377,12 @@ def references(params: Mapping, texts=()) -> list[Text]:
     paragraphs, keys = _build(params)
     keys = list(dict.fromkeys(keys + citations(*paragraphs, *texts)[0]))
     return reference_list(keys)
+
+
+def methods_latex(params: Mapping, texts=()) -> tuple[list[str], list[str]]:
+    """(the method section's paragraphs in LaTeX citing by key, ``\\citep{holm1979}``; the keys of every
+    work cited there and in ``texts``, for the ``.bib`` beside it and ``\\nocite``)."""
+    paragraphs, keys = _build(params, LatexCitations())
+    latex = [latex_citations(p.render("latex")) for p in paragraphs]
+    keys = list(dict.fromkeys(keys + citations(*paragraphs, *texts)[0]))
+    return latex, keys

@@ -5,7 +5,8 @@ complete, runs each ``[[analysis]]`` in order and writes ``reports/NAME/``: a se
 ``report.html`` (figures embedded), ``report.docx``, every table as Markdown, LaTeX, HTML, Word and CSV
 (``tables/NN_<kind>/``, numbered as in the report), the figures as PNG (300 dpi) and PDF
 (``figures/NN_<kind>_...``, named after their section so that no section overwrites another's), and
-``provenance.json`` (the analysis file, every parameter and seed, library versions and hashes of the inputs).
+``provenance.json`` (the analysis file, every parameter and seed, library versions and hashes of the inputs),
+and ``report.tex`` with ``references.bib`` beside it (the method section cites by key).
 
 An analysis file::
 
@@ -127,7 +128,7 @@ def load_analysis_file(path: str | Path) -> AnalysisFile:
 
 def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> StudyConfig:
     """The study settings of an analysis file; a synthetic study is generated into ``study_dir``."""
-    from psychoface.data.synthetic import generate_study
+    from psychoface.data.synthetic import generate_study, ratings_keys_of
 
     values = dict(spec.study)
     values.setdefault("store", str((out / "features").resolve()))
@@ -136,19 +137,25 @@ def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> Stud
         study_dir = Path(study_dir or out / "study").resolve()
         options = dict(spec.synthetic)
         options.setdefault("seed", values.get("seed", 0))
-        if not (study_dir / "ratings.csv").is_file():
+        if not (study_dir / "synthetic_model.json").is_file():
             try:
                 generate_study(study_dir, **options)
             except TypeError as exc:
                 raise PsychofaceError(f"{spec.path}: [study] synthetic: {exc}") from None
-        values.update(images=str(study_dir / "images"), ratings=str(study_dir / "ratings.csv"))
-        for key in ("landmarks", "metadata"):  # files of the generated study (landmarks.csv, face_parameters.csv)
-            if key in values:
-                values[key] = str(study_dir / values[key])
+        keys = ratings_keys_of(study_dir)  # ratings.csv, or per-rater files with their pooling keys
+        values.update(keys, images=str(study_dir / "images"), ratings=str(study_dir / keys["ratings"]))
+        has_landmarks = (study_dir / "landmarks.csv").is_file()
+        if has_landmarks:
+            values["landmarks"] = str(study_dir / "landmarks.csv")
+        if "metadata" in values:  # a file of the generated study (e.g. face_parameters.csv)
+            values["metadata"] = str(study_dir / values["metadata"])
         if not (study_dir / CONFIG_NAME).exists():
-            local = dict(values, images="images", ratings="ratings.csv",
+            local = dict(values, images="images", ratings=keys["ratings"],
                          store=os.path.relpath(values["store"], study_dir))
-            atomic_write_text(study_dir / CONFIG_NAME, render_template(**local))
+            if has_landmarks:
+                local["landmarks"] = "landmarks.csv"
+            extra = "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items() if k != "ratings")
+            atomic_write_text(study_dir / CONFIG_NAME, render_template(**local) + extra)
     toml_lines = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
     return parse_config("\n".join(toml_lines) + "\n", root=root, source=spec.path)
 
@@ -208,11 +215,12 @@ def run_analysis_file(path: str | Path, *, out: str | Path | None = None, study_
     say("writing report.html and report.docx")
     write_html(out / "report.html", spec.title, sections, params)
     write_docx(out / "report.docx", spec.title, sections, params)
+    write_latex(out / "report.tex", spec.title, sections, params)
     provenance = {
         "analysis_file": {"path": str(spec.path), "sha256": hashlib.sha256(spec.text.encode()).hexdigest(),
                           "text": spec.text},
         "study": config.to_dict(),
-        "inputs": {"ratings": {"path": str(config.ratings_path), "sha256": sha256_file(config.ratings_path)},
+        "inputs": {"ratings": [{"path": str(f), "sha256": sha256_file(f)} for f in config.ratings_source.paths],
                    "images": store.manifest.get("stimuli")},
         "store": {k: store.manifest.get(k) for k in ("model", "weights", "preprocessing", "layers", "seed")},
         "analyses": params["analyses"],
@@ -351,6 +359,38 @@ def write_html(path: Path, title: str, sections: list[Section], params: dict) ->
         seed=params.get("seed"),
     )
     atomic_write_text(path, html)
+    return path
+
+
+# -- LaTeX -------------------------------------------------------------------------------------------
+def write_latex(path: Path, title: str, sections: list[Section], params: dict) -> Path:
+    """The report as LaTeX for the apa7 class with biblatex-apa: the method section cites by key
+    (``\\citep{holm1979}``), ``references.bib`` beside it holds every work cited (those cited as text in
+    table notes and sentences through ``\\nocite``), tables as :meth:`ApaTable.to_latex`, figures from
+    ``figures/`` as PDF. Compile with ``pdflatex``, ``biber``, ``pdflatex``."""
+    from psychoface.reports.apa import latex_escape
+    from psychoface.reports.methods import methods_latex
+    from psychoface.reports.references import write_bib
+    from psychoface.reports.tables import LATEX_PREAMBLE
+
+    paragraphs, keys = methods_latex(params, _cited_texts(sections))
+    write_bib(path.parent / "references.bib", keys)
+    lines = ["\\documentclass[stu,12pt]{apa7}", LATEX_PREAMBLE, "\\usepackage{graphicx}",
+             "\\usepackage[style=apa,backend=biber,natbib=true]{biblatex}", "\\addbibresource{references.bib}",
+             f"\\title{{{latex_escape(title)}}}", "\\begin{document}", "\\maketitle", "\\section{Method}",
+             *[p + "\n" for p in paragraphs], "\\section{Results}"]
+    for section in sections:
+        lines.append(f"\\subsection{{{latex_escape(section.title)}}}")
+        if section.sentences:
+            lines.append(" ".join(t.render("latex") for t in section.sentences) + "\n")
+        lines += [table.to_latex() for table in section.tables]
+        for fig in section.figures:
+            note = f"\\par\\smallskip{{\\small\\textit{{Note.}} {fig.note.render('latex')}}}" if fig.note else ""
+            lines += ["\\begin{figure}[htbp]", f"\\caption{{{latex_escape(fig.title)}}}",
+                      f"\\includegraphics[width=\\linewidth]{{{os.path.relpath(fig.pdf, path.parent)}}}{note}",
+                      "\\end{figure}"]
+    lines += [f"\\nocite{{{','.join(keys)}}}" if keys else "", "\\printbibliography", "\\end{document}", ""]
+    atomic_write_text(path, "\n".join(lines))
     return path
 
 

@@ -21,8 +21,7 @@ import itertools
 import math
 import re
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from psychoface.errors import PsychofaceError
 from psychoface.provenance import atomic_write_bytes, atomic_write_text
@@ -63,6 +62,9 @@ from psychoface.reports.word import (
     docx_table_borders,
     w_tag,
 )
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where it is used (fast CLI start-up)
+    import pandas as pd
 
 #: LaTeX packages the output of :meth:`ApaTable.to_latex` needs.
 LATEX_PREAMBLE = (
@@ -197,6 +199,7 @@ class ApaTable:
     def __init__(self, data: pd.DataFrame, title: str, columns: list[Column] | None = None,
                  note: "str | Text | None" = None, number: int = 1, *, stars: bool = False,
                  ci_level: float | None = None, identifiers=()):
+        import pandas as pd
         if not isinstance(data, pd.DataFrame):
             raise PsychofaceError(f"ApaTable needs a pandas DataFrame, not {type(data).__name__}")
         if isinstance(number, bool) or not isinstance(number, int) or number < 1:

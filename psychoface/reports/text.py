@@ -30,7 +30,6 @@ import math
 import re
 from typing import Mapping
 
-from psychoface.analyses.inference import CORRECTIONS
 from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import (
     EN_DASH,
@@ -97,6 +96,8 @@ def method_text(value) -> str | None:
 def correction_of(attrs: Mapping) -> tuple[str | None, str | None]:
     """(key, label) of the correction: ``("holm", "Holm")``; ``(None, "max-T (family-wise)")`` for a
     method psychoface's corrections do not name; ``(None, None)`` for none."""
+    from psychoface.analyses.inference import CORRECTIONS  # scipy and statsmodels: not at CLI start-up
+
     value = attrs.get("correction")
     if value is None or str(value).strip().lower() in ("", "none"):
         return None, None
@@ -167,9 +168,16 @@ def r_df(row: Mapping):
     return None if n is None else int(n) - 2
 
 
-def ratings_phrase(row: Mapping) -> str:
+def ratings_phrase(row: Mapping, attrs: Mapping | None = None) -> str:
+    """"mean trustworthy ratings"; with a rater-level split (``attrs["by"]``, e.g. ``rater_sex``) "mean
+    trustworthy ratings of female raters (rater_sex)"."""
     attribute = cell(row, "attribute")
-    return f"mean {attribute} ratings" if attribute is not None else "the mean ratings"
+    phrase = f"mean {attribute} ratings" if attribute is not None else "the mean ratings"
+    for column in (attrs or {}).get("by") or ():
+        value = cell(row, column)
+        if value is not None:
+            phrase += f" of {value} raters ({column})"
+    return phrase
 
 
 _BRACKETS = str.maketrans("()", "[]")
