@@ -215,6 +215,8 @@ def _controlled(config, plain, control, **kwargs) -> Section:
     table, predictions = study(config, control=dummy_coded(props, types), **kwargs)
     key = ["layer", "attribute"]
     table = table.merge(plain[key + ["r"]].rename(columns={"r": "r_without_control"}), on=key, how="left")
+    # the noise ceiling bounds r with the ratings themselves, not with their residuals on the properties
+    table = table.drop(columns=["noise_ceiling", "r_normalized", "note"], errors="ignore")
     meta = dict(plain.attrs.get("psychoface", {}), **table.attrs.get("psychoface", {}))
     table.attrs = {"psychoface": dict(meta, analysis="predict_controlled", control_properties=list(control),
                                       property_notes=notes)}
