@@ -55,6 +55,11 @@ ratings = "{ratings}"
 # stimulus, x0, y0, x1, y1, ...) or a folder of webmorph .tem / iBUG .pts files named like the
 # images. Left out: .tem / .pts files beside the images. `psychoface landmarks` detects them.
 {landmarks_line}
+# Optional: a stimulus metadata file (CSV, TSV or XLSX; one row per face, an id column named
+# stimulus, id or image, then e.g. age, sex, glasses, identity, condition) for the property
+# analyses, and the columns of it to use (default: all).
+# metadata = "faces.csv"
+# metadata_columns = ["age", "sex"]
 
 # The network: any torchvision classification model (`psychoface layers --model NAME` lists
 # its layers). weights: "DEFAULT" (torchvision's pretrained weights, cached in $TORCH_HOME),
@@ -112,6 +117,8 @@ class StudyConfig:
     path_column: str | None = None
     trials_where: str | None = None
     landmarks: str | None = None
+    metadata: str | None = None
+    metadata_columns: list[str] = field(default_factory=list)
     model: str = "vgg16"
     weights: str = "DEFAULT"
     layers: list[str] = field(default_factory=lambda: ["conv5", "fc7"])
@@ -250,7 +257,8 @@ def parse_config(text: str, *, root: Path, source: Path | None = None) -> StudyC
     defaults = StudyConfig()
     for key, value in data.items():
         expected = type(getattr(defaults, key))
-        if key in ("images", "ratings", "id_column", "path_column", "trials_where", "landmarks", "rater_column"):
+        if key in ("images", "ratings", "id_column", "path_column", "trials_where", "landmarks", "rater_column",
+                   "metadata"):
             expected = str
         if key == "rater_columns" and isinstance(value, str):
             data[key] = value = [value]

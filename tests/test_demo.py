@@ -23,7 +23,7 @@ def test_demo_writes_a_report_that_recovers_the_known_reliability(tmp_path):
     for name in ("report.html", "report.docx", "provenance.json"):
         assert (report / name).stat().st_size > 1000, name
     kinds = {p.name.split("_", 1)[1] for p in (report / "tables").iterdir()}
-    assert kinds == {"reliability", "predict", "rsa", "correlate", "compare", "shape", "geometry"}, kinds
+    assert kinds == {"reliability", "predict", "rsa", "correlate", "compare", "shape", "geometry", "properties"}, kinds
     provenance = json.loads((report / "provenance.json").read_text())
     assert provenance["seed"] == 0 and provenance["store"]["weights"]
     assert {a["analysis"] for a in provenance["analyses"]} >= {"predict", "rsa"}
@@ -49,3 +49,19 @@ def test_demo_writes_a_report_that_recovers_the_known_reliability(tmp_path):
     assert truth_space.loc["people", "rho"] > 0.8
     known = pd.read_csv(geometry / "distinctiveness_truth.csv")
     assert set(known["attribute"]) == {"generator distinctiveness"} and known["r"].notna().all()
+
+    # the properties analysis recovers the generator's known property effects on the human ratings: each
+    # attribute's correlation with a parameter has the sign of its weight where the weight is large, and the
+    # nuisance parameters (no attribute depends on them) are not associated after correction
+    props = next((report / "tables").glob("*_properties"))
+    beyond = pd.read_csv(props / "property_beyond_humans.csv")
+    fc7 = beyond[beyond["layer"] == "fc7"].set_index(["attribute", "property"])
+    weights = json.loads((folder / "synthetic_model.json").read_text())["attributes"]
+    assert fc7.loc[("attractive", "symmetry"), "r_humans"] > 0.3
+    assert fc7.loc[("attractive", "skin_smoothness"), "r_humans"] > 0.3
+    assert fc7.loc[("dominant", "face_width"), "r_humans"] > 0.3
+    assert fc7.loc[("attractive", "asymmetry"), "r_humans"] < -0.2  # landmark asymmetry tracks symmetry
+    for attribute in weights:
+        for nuisance in ("hair_lightness", "skin_tone"):
+            assert abs(fc7.loc[(attribute, nuisance), "r_humans"]) < 0.25, (attribute, nuisance)
+

@@ -41,6 +41,15 @@ the whole cross-validated pipeline, including the inner choice of the penalty, i
 permutation, p = (b + 1) / (N + 1) (Phipson & Smyth, 2010; Ojala & Garriga, 2010). Because
 standardisation depends on the features only, a permuted target is just another column for the same
 per-fold eigendecompositions: all attributes and permutations are solved as one matrix of targets.
+
+Control (``control``: stimulus properties such as sex or age, one numeric column each). Inside each outer
+training fold, the features and the ratings are regressed on the properties (with an intercept) by least
+squares fitted on the training stimuli only; the test stimuli's residuals use the training fit. The
+readout is fitted and scored on these residuals, so r is the part of the prediction not carried linearly
+by the properties. Residualising the features is the linear map ``R = I - C (C_t'C_t)^-1 C_t' S_t`` on the
+stimuli (``C`` the properties with an intercept, ``_t`` the training rows, ``S_t`` the selection of the
+training rows), so the fold's kernel is ``R K R'``. The permutation test permutes the ratings' residuals on
+the properties (Freedman & Lane, 1983): the properties' part of the ratings cancels in every fold.
 """
 
 from __future__ import annotations
@@ -77,6 +86,7 @@ def predict_ratings(
     chunk_size: int = 4096,
     return_predictions: bool = False,
     noise_ceiling_method: str | None = None,
+    control=None,
 ):
     """Predict each attribute from the features by cross-validated ridge regression.
 
@@ -123,6 +133,10 @@ def predict_ratings(
         the method recorded in the ceiling's ``attrs`` when it was taken from a
         ``split_half_reliability`` table (e.g. ``table.set_index("attribute")["noise_ceiling"]``), else
         "supplied by the caller".
+    control : array or DataFrame (n_stimuli, n_properties), optional
+        Properties regressed out of features and ratings inside each training fold (see the module
+        docstring); numeric, no missing values, rows in the order of ``Y``'s rows (categorical properties
+        as dummy columns). Then r, R^2 and the predictions' ``observed`` refer to the ratings' residuals.
 
     Returns
     -------
@@ -140,6 +154,7 @@ def predict_ratings(
     if not 0 < ci_level < 1:
         raise PsychofaceError(f"ci_level = {ci_level!r}: must lie between 0 and 1, e.g. 0.95")
     ceilings, ceiling_notes = _check_ceilings(noise_ceiling, names, Y.columns)
+    C = _check_control(control, ids)
     for j, name in enumerate(names):
         _check_attribute(name, ratings[:, j], folds)
 
@@ -152,6 +167,7 @@ def predict_ratings(
             np.tile(np.arange(len(group["rows"])), (n_permutations, 1)), axis=1
         )
         group["y"] = ratings[np.ix_(group["rows"], group["cols"])]
+        group["control"] = None if C is None else C[group["rows"]]
         _fit_group(group, X, ids, alphas, repeats, folds, standardize, chunk_size)
         group["boot"] = _bootstrap_r(group, n_bootstrap, boot_rng)
 
@@ -194,6 +210,9 @@ def predict_ratings(
         "correction": correction_name,
         "family": f"{len(names)} attributes predicted from this layer",
         "noise_ceiling_method": _ceiling_method(noise_ceiling, noise_ceiling_method),
+        "control": "none" if C is None else f"{C.shape[1]} property column(s) regressed out of features and "
+        "ratings inside each outer training fold (least squares with an intercept, fitted on the training "
+        "stimuli); permutations of the ratings' residuals on them",
     }
     if not return_predictions:
         return results
@@ -271,6 +290,31 @@ def _check_settings(alphas, folds, repeats, n_permutations, n_bootstrap, chunk_s
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise PsychofaceError(f"{name} = {value!r}: must be an integer >= {low}")
     return alphas
+
+
+def _check_control(control, ids):
+    """The control properties as an (n, q) float array with an intercept column first, or None."""
+    if control is None:
+        return None
+    names = list(control.columns) if isinstance(control, pd.DataFrame) else None
+    C = np.asarray(control, dtype=float)
+    C = C.reshape(len(C), -1) if C.ndim == 1 else C
+    if C.shape[0] != len(ids):
+        raise PsychofaceError(f"control: {C.shape[0]} rows for {len(ids)} stimuli; give one row per stimulus")
+    bad = np.argwhere(~np.isfinite(C))
+    if len(bad):
+        col = names[bad[0][1]] if names else bad[0][1]
+        raise PsychofaceError(
+            f"control: stimulus {ids[bad[0][0]]!r} has no value of property {col!r}; leave the stimulus out"
+        )
+    return np.column_stack([np.ones(len(C)), C])
+
+
+def _residualiser(C, train):
+    """The (n, n) map R = I - C (C_t'C_t)^+ C_t' S_t: least-squares residuals on C fitted on ``train``."""
+    R = np.eye(len(C))
+    R[:, train] -= C @ np.linalg.pinv(C[train])
+    return R
 
 
 def _check_ceilings(noise_ceiling, names, columns):
@@ -521,12 +565,16 @@ def _fit_group(group, X, ids, alphas, repeats, folds, standardize, chunk_size):
     n, A = y.shape
     y_mean = y.mean(axis=0)
     yc = y - y_mean  # ridge with an intercept is shift-equivariant; centring keeps sums exact
+    C = group["control"]
+    if C is not None:  # residuals on the properties: their part cancels in every fold (module docstring)
+        yc = yc - C @ np.linalg.lstsq(C, yc, rcond=None)[0]
     perms = np.vstack([np.arange(n)[None, :], group["perms"]])  # row 0: the observed ratings
     n_targets = len(perms) * A
     per_batch = max(1, _TARGET_BATCH_BYTES // (8 * n * A))
     batches = [perms[b : b + per_batch] for b in range(0, len(perms), per_batch)]
-    sums = np.zeros((repeats, 3, n_targets))  # sum p, sum p^2, sum p*y over out-of-fold predictions
+    sums = np.zeros((repeats, 5, n_targets))  # sums of p, p^2, p*y, y, y^2 over out-of-fold predictions
     pred = np.zeros((repeats, n, A))
+    obs = np.zeros((repeats, n, A))  # observed ratings (with control: out-of-fold residuals), centred
     chosen = np.zeros((repeats, folds, A))  # relative penalty chosen per repeat, fold and attribute
 
     jobs = [(r, k) for r in range(repeats) for k in range(folds)]
@@ -534,27 +582,35 @@ def _fit_group(group, X, ids, alphas, repeats, folds, standardize, chunk_size):
     for j, K in _training_kernels(X, ids, rows, masks, standardize, chunk_size):
         r, k = jobs[j]
         train, test = np.flatnonzero(masks[j]), np.flatnonzero(~masks[j])
+        R = None if C is None else _residualiser(C, train)
+        if R is not None:
+            K = R @ K @ R.T
         fold = _FoldModel(K, train, test, alphas)
         col = 0
         for batch in batches:
             targets = yc[batch.T].reshape(n, -1)  # column b * A + attribute
+            if R is not None:
+                targets = R @ targets
             P, best = fold.predict(targets[train])
             width = P.shape[1]
             sums[r, 0, col : col + width] += P.sum(axis=0)
             sums[r, 1, col : col + width] += np.einsum("ij,ij->j", P, P)
             sums[r, 2, col : col + width] += np.einsum("ij,ij->j", P, targets[test])
+            sums[r, 3, col : col + width] += targets[test].sum(axis=0)
+            sums[r, 4, col : col + width] += np.einsum("ij,ij->j", targets[test], targets[test])
             if col == 0:
                 pred[r][test] = P[:, :A]
+                obs[r][test] = targets[test][:, :A]
                 chosen[r, k] = alphas[best[:A]]
             col += width
 
-    sy, syy = yc.sum(axis=0), (yc * yc).sum(axis=0)  # identical for every permutation
-    sp, spp, spy = (sums[:, i].reshape(repeats, len(perms), A) for i in range(3))
+    sp, spp, spy, sy, syy = (sums[:, i].reshape(repeats, len(perms), A) for i in range(5))
     cov = spy - sp * sy / n
     var_p = spp - sp * sp / n
     r_all = cov / np.sqrt(var_p * (syy - sy * sy / n))  # (repeats, 1 + N, A)
     group["null"] = r_all[:, 1:].mean(axis=0)
     group["pred"] = pred + y_mean
+    group["obs"] = obs + y_mean
     group["alpha"] = chosen
 
 
@@ -566,13 +622,12 @@ def _pearson(a, b):
 
 def _bootstrap_r(group, n_bootstrap, rng):
     """Bootstrap replicates of the (repeat-averaged) r, resampling stimuli with replacement."""
-    y, pred = group["y"], group["pred"]
-    n, A = y.shape
+    n, A = group["y"].shape
     if n_bootstrap == 0:
         return np.full((0, A), np.nan)
-    yc = y - y.mean(axis=0)
     moments = []  # per repeat: the columns whose resampled means give r
-    for p in pred:
+    for y, p in zip(group["obs"], group["pred"]):
+        yc = y - y.mean(axis=0)
         pc = p - p.mean(axis=0)
         moments.append(np.hstack([yc, pc, yc * yc, pc * pc, yc * pc]))
     out = np.empty((n_bootstrap, A))
@@ -598,14 +653,14 @@ def _summarise(groups, names, ceilings, n_permutations, n_bootstrap, ci_level, c
     A = len(names)
     out = {k: np.full(A, np.nan) for k in ("n", "r", "r2", "rmse", "ci_low", "ci_high", "p", "alpha")}
     for g in groups:
-        y, pred, cols = g["y"], g["pred"], g["cols"]
-        r = np.mean([_pearson(p, y) for p in pred], axis=0)
-        ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+        y, pred, cols = g["obs"], g["pred"], g["cols"]  # y: (repeats, n, A)
+        r = np.mean([_pearson(p, o) for p, o in zip(pred, y)], axis=0)
+        ss_tot = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)  # (repeats, A)
         ss_res = ((pred - y) ** 2).sum(axis=1)  # (repeats, A)
-        out["n"][cols] = len(y)
+        out["n"][cols] = y.shape[1]
         out["r"][cols] = r
         out["r2"][cols] = (1.0 - ss_res / ss_tot).mean(axis=0)
-        out["rmse"][cols] = np.sqrt(ss_res / len(y)).mean(axis=0)
+        out["rmse"][cols] = np.sqrt(ss_res / y.shape[1]).mean(axis=0)
         out["alpha"][cols] = np.median(g["alpha"].reshape(-1, len(cols)), axis=0)
         if n_bootstrap:
             out["ci_low"][cols], out["ci_high"][cols] = percentile_ci(g["boot"], ci_level)
@@ -644,7 +699,7 @@ def _predictions_frame(groups, ids, names):
                         "repeat": r,
                         "fold": g["folds"][r],
                         "alpha_relative": g["alpha"][r, g["folds"][r], j],
-                        "observed": g["y"][:, j],
+                        "observed": g["obs"][r][:, j],
                         "predicted": pred[:, j],
                     }
                 )

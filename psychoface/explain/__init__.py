@@ -1,5 +1,5 @@
 """Explanations of predicted ratings: the readout module, attribution methods, faces in register, regions,
-faithfulness checks and the streaming runner. Needs the ``explain`` extra (captum, zennit, MNE)."""
+faithfulness checks and the streaming runner. Uses captum, zennit and MNE (dependencies of psychoface)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 
 from psychoface.errors import PsychofaceError
 
-INSTALL_HINT = 'pip install "psychoface[explain]"'
+INSTALL_HINT = "reinstall psychoface with its dependencies (pip install psychoface, or pip install captum zennit mne)"
 
 
 def require(module: str):

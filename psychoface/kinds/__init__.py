@@ -3,3 +3,4 @@ registering one :class:`~psychoface.kinds.registry.AnalysisKind` at import. The 
 the order of the CLI commands and of the methods paragraphs."""
 
 from psychoface.kinds import reliability, predict, correlate, rsa, compare, shape, geometry, explain  # noqa: F401  (registration)
+from psychoface.kinds import properties  # noqa: F401,E402  (registration)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from psychoface import workflows
 from psychoface.config import StudyConfig
+from psychoface.errors import PsychofaceError
 from psychoface.kinds import options as common
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
@@ -33,7 +34,7 @@ def ceilings_drawn(table: pd.DataFrame) -> str:
 
 
 def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int = 10, repeats: int = 1,
-          n_permutations: int = 1000, progress=None, by: str | None = None):
+          n_permutations: int = 1000, progress=None, by: str | None = None, control=None):
     """Cross-validated ridge prediction of each attribute from each layer, beside the noise ceiling.
 
     Returns ``(table, predictions)``: one row per layer x attribute (the correction across the attributes
@@ -41,7 +42,9 @@ def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int =
     predictions per layer. With ``by`` (a rater-level column), each value's raters' mean ratings are predicted
     separately (a ``by`` column names the value) and ``(table, predictions, comparison)`` is returned: the
     paired bootstrap comparison of each two values' accuracies
-    (:func:`~psychoface.analyses.compare_groups.compare_groups`).
+    (:func:`~psychoface.analyses.compare_groups.compare_groups`). ``control``: a numeric DataFrame of
+    properties (index stimulus) regressed out of features and ratings inside each training fold; stimuli
+    missing a property value are left out.
     """
     import pandas as pd
 
@@ -51,7 +54,8 @@ def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int =
     names = workflows.store_layers(store, layers)
     ratings = workflows.load_ratings_from_config(config)
     if by is None:
-        return _predict_group(config, store, names, ratings, attributes, folds, repeats, n_permutations, progress)
+        return _predict_group(config, store, names, ratings, attributes, folds, repeats, n_permutations, progress,
+                              control)
     groups = split_by_raters(ratings, by)
     tables, predictions = [], {}
     for value, part in groups.items():
@@ -70,7 +74,8 @@ def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int =
     return table, merged, comparison
 
 
-def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_permutations, progress):
+def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_permutations, progress,
+                   control=None):
     import pandas as pd
 
     from psychoface.analyses.predict import predict_ratings
@@ -82,11 +87,18 @@ def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_
     for i, layer in enumerate(names):
         X, ids = load_features(store, layer)
         Y = workflows.aligned_means(ratings, ids, attributes)
+        C = None
+        if control is not None:
+            C = control.reindex(list(ids))
+            missing = C.isna().any(axis=1).to_numpy()
+            Y = Y.copy()
+            Y.loc[missing, :] = float("nan")  # left out of every attribute; their (filled) values are never used
+            C = C.fillna(0.0).to_numpy(float)
         df, pred = predict_ratings(
             X, Y, folds=folds, repeats=repeats, n_permutations=n_permutations, n_bootstrap=config.n_bootstrap,
             ci_level=config.ci_level, correction=config.correction, noise_ceiling=ceilings,
             noise_ceiling_method=NOISE_CEILING_METHOD if ceilings is not None else None, seed=config.seed,
-            return_predictions=True,
+            return_predictions=True, control=C,
         )
         df.insert(0, "layer", layer)
         tables.append(df)
@@ -101,6 +113,8 @@ def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_
     # stimuli without a rating on one attribute are left out of that attribute only (its n says so)
     meta.update(layers=names, store=str(store.path), network=store.manifest.get("model"),
                 exclusions=workflows.not_extracted(ratings, store.stimulus_ids) + list(ratings.notes))
+    if control is not None:
+        meta["control_properties"] = list(control.columns)
     table.attrs["psychoface"] = meta
     return table, predictions
 
@@ -140,7 +154,8 @@ def _compare_rater_groups(config, predictions, table, by):
 
 
 def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats: int = 1,
-          n_permutations: int = 1000, by: str | None = None, figures_dir=None, figure_prefix: str = "", progress=None) -> Section:
+          n_permutations: int = 1000, by: str | None = None, control=None, figures_dir=None,
+          figure_prefix: str = "", progress=None) -> Section:
     """Cross-validated ridge prediction of each attribute from each layer."""
     import pandas as pd
     from psychoface.reports.figures import layer_profile, scatter_predicted
@@ -149,6 +164,11 @@ def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats:
         config, layers, attributes, folds=folds, repeats=repeats, n_permutations=n_permutations,
         progress=progress, by=by,
     )
+    if control:
+        if by:
+            raise PsychofaceError("predict: --control and --by cannot be combined; run them separately")
+        return _controlled(config, out[0], control, layers=layers, attributes=attributes, folds=folds,
+                           repeats=repeats, n_permutations=n_permutations, progress=progress)
     table, predictions = out[:2]
     comparison = out[2] if by else None
     level = round(100 * config.ci_level)
@@ -178,6 +198,54 @@ def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats:
                                    identifiers=(by,)))
         data["predict_by"] = comparison
     return Section("predict", "Predicting Ratings From Layers", tables, [(table, 0)], figures, data)
+
+
+register_columns({"r_without_control": {"header": Text(italic("r"), " without control"), "kind": "bounded"}})
+
+
+def _controlled(config, plain, control, **kwargs) -> Section:
+    """predict --control: the properties regressed out inside each training fold, r beside r without."""
+    import pandas as pd
+
+    from psychoface.analyses.properties.estimates import COLUMNS as ESTIMATES
+    from psychoface.kinds.properties.study import dummy_coded, property_table
+
+    props, types, _, notes, _ = property_table(config, workflows.open_store(config), properties=list(control),
+                                               estimates=any(c in ESTIMATES for c in control))
+    table, predictions = study(config, control=dummy_coded(props, types), **kwargs)
+    key = ["layer", "attribute"]
+    table = table.merge(plain[key + ["r"]].rename(columns={"r": "r_without_control"}), on=key, how="left")
+    # the noise ceiling bounds r with the ratings themselves, not with their residuals on the properties
+    table = table.drop(columns=["noise_ceiling", "r_normalized", "note"], errors="ignore")
+    meta = dict(plain.attrs.get("psychoface", {}), **table.attrs.get("psychoface", {}))
+    table.attrs = {"psychoface": dict(meta, analysis="predict_controlled", control_properties=list(control),
+                                      property_notes=notes)}
+    data = {"predict_controlled": table, "predict": plain, "predictions": pd.concat(
+        [p.assign(layer=name) for name, p in predictions.items()], ignore_index=True)}
+    return Section("predict", "Predicting Ratings From Layers, Controlling for Face Properties",
+                   [result_table(table)], [(table, 0)], [], data)
+
+
+def controlled_sentence(row: Mapping, attrs: Mapping, n_tests) -> list[Text]:
+    """A row in words: "With sex regressed out inside each training fold, predictions from fc7 correlated with
+    the residual trustworthy ratings, r(498) = .21, ...; without control, r = .52"."""
+    p, note = p_and_note(row, attrs, n_tests)
+    props = ", ".join(attrs.get("control_properties") or [])
+    layer = cell(row, "layer")
+    clause = stat_clause("r", cell(row, "r"), df=r_df(row), ci=ci_of(row), ci_level=level_of(attrs), p=p)
+    without = cell(row, "r_without_control")
+    return [Text(f"With {props} regressed out inside each training fold, predictions"
+                 + (f" from {layer}" if layer else "") + f" correlated with the residual {row['attribute']} ratings, ",
+                 clause, parenthetical(note),
+                 *(["; without control, ", stat_clause("r", without)] if without is not None else []), ".")]
+
+
+def controlled_methods(attrs: Mapping, cites, written: set) -> list[Text]:
+    props = ", ".join(attrs.get("control_properties") or [])
+    return [Text(f"To control for {props}, these properties were regressed out of the features and of the ratings "
+                 "inside each training fold (least squares with an intercept fitted on the training faces only, "
+                 "applied to the test faces), and the permutation test permuted the ratings' residuals on them "
+                 f"{cites.paren('freedman1983')}.")]
 
 
 def _best(df):
@@ -268,10 +336,15 @@ KIND = register(AnalysisKind(
         Option("by", None, "A rater-level column (e.g. rater_sex): predict each of its values' raters' mean "
                            "ratings separately and compare them (paired bootstrap over stimuli)."),
         common.BOOTSTRAP, common.CORRECTION, common.SEED, common.STORE,
+        Option("control", None, "Face properties to control for, comma-separated (metadata columns or computed "
+               "measures, see `psychoface properties`): regressed out of features and ratings inside each "
+               "training fold.", type=list),
     ),
-    words=(Words(("predict", "prediction"),
+    words=(Words(("predict_controlled",), controlled_sentence, summary, controlled_methods,
+                 title="Cross-validated ridge prediction controlling for face properties"),
+           Words(("predict", "prediction"),
                  lambda row, attrs, n_tests: [prediction_sentence(row, attrs, n_tests=n_tests)], summary, methods,
                  select=_best, title="Cross-validated ridge prediction of the mean ratings"),),
-    citations=("hoerl1970",),
+    citations=("hoerl1970", "freedman1983"),
     demo={"layers": ["all"]},
 ))

@@ -147,6 +147,8 @@ def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> Stud
         has_landmarks = (study_dir / "landmarks.csv").is_file()
         if has_landmarks:
             values["landmarks"] = str(study_dir / "landmarks.csv")
+        if "metadata" in values:  # a file of the generated study (e.g. face_parameters.csv)
+            values["metadata"] = str(study_dir / values["metadata"])
         if not (study_dir / CONFIG_NAME).exists():
             local = dict(values, images="images", ratings=keys["ratings"],
                          store=os.path.relpath(values["store"], study_dir))
