@@ -88,11 +88,23 @@ RATER_SPLIT_METHOD = (
 )
 SPLITS = ("auto", "raters", "ratings")
 _REDRAWS = 50
-NOISE_CEILING_METHOD = (
-    "square root of the random split-half (Spearman\u2013Brown) reliability of the mean ratings, the highest "
-    "correlation any predictor can reach with them (Spearman, 1904; Lage-Castellanos et al., 2019); "
-    "undefined when the reliability is undefined"
-)
+_CEILING_SPLITS = {
+    "raters": "split-half by raters",
+    "ratings": "random split-half of each stimulus's ratings",
+}
+
+
+def noise_ceiling_method(splits=("ratings",)) -> str:
+    """How the noise ceiling was derived, worded from the split methods used (the ``split`` column)."""
+    used = [s for s in ("raters", "ratings") if s in set(splits)] or ["ratings"]
+    how = " or ".join(_CEILING_SPLITS[s] for s in used)
+    which = " (as the split column says)" if len(used) > 1 else ""
+    return (f"square root of the {how}{which} (Spearman\u2013Brown) reliability of the mean ratings, the highest "
+            "correlation any predictor can reach with them (Spearman, 1904; Lage-Castellanos et al., 2019); "
+            "undefined when the reliability is undefined")
+
+
+NOISE_CEILING_METHOD = noise_ceiling_method(("ratings",))
 FEW_RATINGS = 5  # below this median number of ratings per stimulus, rows carry the few-ratings note
 FEW_RATINGS_NOTE = (
     f"with fewer than {FEW_RATINGS} ratings per stimulus the split halves hold only a few ratings and are "
@@ -423,7 +435,7 @@ def split_half_reliability(
         "family": None,
         "min_ratings": min_ratings,
         "attributes": attributes,
-        "noise_ceiling": NOISE_CEILING_METHOD,
+        "noise_ceiling": noise_ceiling_method(used),
         "few_ratings": FEW_RATINGS_NOTE,
     }
     return df

@@ -47,12 +47,12 @@ def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int =
 
     from psychoface.data.ratings import split_by_raters
 
+    ratings = workflows.load_ratings_from_config(config)
+    groups = split_by_raters(ratings, by) if by is not None else None  # a bad --by is reported first
     store = workflows.open_store(config)
     names = workflows.store_layers(store, layers)
-    ratings = workflows.load_ratings_from_config(config)
     if by is None:
         return _predict_group(config, store, names, ratings, attributes, folds, repeats, n_permutations, progress)
-    groups = split_by_raters(ratings, by)
     tables, predictions = [], {}
     for value, part in groups.items():
         names_ = attributes if attributes is None else [a for a in attributes if a in part.attributes]
@@ -74,7 +74,6 @@ def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_
     import pandas as pd
 
     from psychoface.analyses.predict import predict_ratings
-    from psychoface.analyses.reliability import NOISE_CEILING_METHOD
     from psychoface.features.store import load_features
 
     ceilings = workflows.noise_ceilings(config, ratings, attributes, ids=store.stimulus_ids)
@@ -85,7 +84,7 @@ def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_
         df, pred = predict_ratings(
             X, Y, folds=folds, repeats=repeats, n_permutations=n_permutations, n_bootstrap=config.n_bootstrap,
             ci_level=config.ci_level, correction=config.correction, noise_ceiling=ceilings,
-            noise_ceiling_method=NOISE_CEILING_METHOD if ceilings is not None else None, seed=config.seed,
+            noise_ceiling_method=ceilings.attrs["method"] if ceilings is not None else None, seed=config.seed,
             return_predictions=True,
         )
         df.insert(0, "layer", layer)
