@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Mapping
 from psychoface import workflows
 from psychoface.config import StudyConfig
 from psychoface.kinds import options as common
+from psychoface.kinds import rater_groups
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import Text, fmt_number, fmt_stat, italic
@@ -152,13 +153,19 @@ def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats:
     comparison = out[2] if by else None
     level = round(100 * config.ci_level)
     figures = []
-    if table["layer"].nunique() > 1 and by is None:
-        figures += figure(
-            layer_profile(table, x="layer", y="r", hue="attribute"), figures_dir,
-            f"{figure_prefix}predict_profile", title_case("Cross-validated prediction accuracy across layers"),
-            Text("Pearson ", italic("r"), " between out-of-fold predictions and mean ratings, with "
-                 f"{level}% bootstrap confidence intervals", ceilings_drawn(table), "."),
-        )
+    if table["layer"].nunique() > 1:  # with --by, one profile per value of the rater-level column
+        parts = [(None, table)] if by is None else [(v, t) for v, t in table.groupby(by, sort=False)]
+        for value, part in parts:
+            whose = "" if value is None else f" of {value} raters ({by})"
+            figures += figure(
+                layer_profile(part, x="layer", y="r", hue="attribute"), figures_dir,
+                f"{figure_prefix}predict_profile" + ("" if value is None else f"_{by}_{_safe(value)}"),
+                titled("Cross-validated prediction accuracy across layers" + ("" if value is None else
+                                                                              " for {} raters ({})"),
+                       *(() if value is None else (str(value), by))),
+                Text("Pearson ", italic("r"), f" between out-of-fold predictions and mean ratings{whose}, with "
+                     f"{level}% bootstrap confidence intervals", ceilings_drawn(part), "."),
+            )
     best = text.best_per_attribute(table, "r") if by is None else table.iloc[0:0]
     for row in best.nlargest(6, "r").itertuples():  # the six best-predicted attributes, each at its best layer
         pred = predictions[row.layer]
@@ -172,11 +179,20 @@ def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats:
     data = {"predict": table, "predictions": pd.concat(
         [p.assign(layer=name) for name, p in predictions.items()], ignore_index=True)}
     tables = [result_table(table)]
+    described = [(table, 0)]
     if comparison is not None:
         tables.append(result_table(comparison, title=f"Prediction accuracy compared between values of {by}",
                                    identifiers=(by,)))
+        described.append((comparison, len(tables) - 1))
         data["predict_by"] = comparison
-    return Section("predict", "Predicting Ratings From Layers", tables, [(table, 0)], figures, data)
+    return Section("predict", "Predicting Ratings From Layers", tables, described, figures, data)
+
+
+def _safe(value) -> str:
+    """A value of a rater-level column as part of a file name."""
+    import re
+
+    return re.sub(r"[^\w.-]+", "_", str(value)).strip("_") or "value"
 
 
 def _best(df):
@@ -270,7 +286,9 @@ KIND = register(AnalysisKind(
     ),
     words=(Words(("predict", "prediction"),
                  lambda row, attrs, n_tests: [prediction_sentence(row, attrs, n_tests=n_tests)], summary, methods,
-                 select=_best, title="Cross-validated ridge prediction of the mean ratings"),),
-    citations=("hoerl1970",),
+                 select=_best, title="Cross-validated ridge prediction of the mean ratings"),
+           Words(("compare_groups",), rater_groups.accuracy_sentence, rater_groups.accuracy_summary,
+                 rater_groups.accuracy_methods, title="Prediction accuracy compared between groups of raters")),
+    citations=("hoerl1970", "efron1993"),
     demo={"layers": ["all"]},
 ))
