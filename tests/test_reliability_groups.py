@@ -77,7 +77,6 @@ def test_holm_across_attributes_and_stimuli_rated_by_both_groups():
 
 
 def test_methods_text_names_the_paired_bootstrap_the_fixed_splits_and_holm():
-    from psychoface.kinds import rater_groups  # noqa: F401  (registers the words)
     from psychoface.reports.methods import methods_paragraph
 
     rng = np.random.default_rng(3)

@@ -66,9 +66,9 @@ def compare_reliability_groups(groups: dict, *, attributes=None, n_splits: int =
     ``groups``: ``{label: trials}``, two or more groups' long tables (``stimulus``, ``attribute``, ``rating``[,
     ``rater``]) or ``Ratings``; each pair of labels (in the given order) is compared. Returns ``attribute``,
     ``a``, ``b``, ``n`` (stimuli both rated >= ``min_ratings`` times), ``split_a``, ``split_b``,
-    ``reliability_a``, ``reliability_b`` (NaN when the mean split-half r is not positive), ``reliability_difference``,
-    ``ci_low``, ``ci_high`` (paired percentile bootstrap), ``p`` (bootstrap), ``p_corr`` (``correction``
-    across the rows) and ``note``. Method and parameters in ``df.attrs["psychoface"]``.
+    ``reliability_a``, ``reliability_b`` (NaN when the mean split-half r is not positive),
+    ``reliability_difference``, ``ci_low``, ``ci_high`` (paired percentile bootstrap), ``p`` (bootstrap),
+    ``p_corr`` (``correction`` across the rows) and ``note``. Method and parameters in ``df.attrs["psychoface"]``.
     """
     import itertools
 
@@ -100,7 +100,8 @@ def compare_reliability_groups(groups: dict, *, attributes=None, n_splits: int =
         "ci_method": "paired percentile bootstrap over stimuli (both groups' reliabilities recomputed on the same "
                      f"resampled stimuli, over the first {bootstrap_splits} fixed splits)",
         "p_method": BOOTSTRAP_P_METHOD, "correction": correction_label(correction),
-        "family": f"{len(df)} comparisons of rater groups", "min_ratings": min_ratings, "split": split,
+        "family": f"{len(df)} comparison{'s' * (len(df) != 1)} of rater groups", "min_ratings": min_ratings,
+        "split": split,
         "estimator": "difference of the Spearman-Brown (factor 2) reliabilities of the two groups' mean split-half "
                      "r; each resample's reliabilities truncated at 0",
     }

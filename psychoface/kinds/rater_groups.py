@@ -83,8 +83,7 @@ def accuracy_methods(attrs: Mapping, cites, written: set) -> list[Text]:
                  "two values' raters were compared on the stimuli both rated by a paired bootstrap over stimuli "
                  f"{cites.paren('efron1993')}: each resample drew stimuli with replacement, the same for both "
                  "groups, and recomputed both correlations between out-of-fold predictions (held fixed) and mean "
-                 "ratings; the difference's percentile interval and two-sided bootstrap p were "
-                 f"{_corrected(attrs)}.")]
+                 "ratings, and the difference of the two correlations was taken.")]
 
 
 # -- reliability --by ---------------------------------------------------------------------------------
@@ -125,18 +124,10 @@ def reliability_methods(attrs: Mapping, cites, written: set) -> list[Text]:
                  f"{cites.paren('efron1993')}: each group's splits into halves were held fixed, and each resample "
                  "drew faces with replacement, the same for both groups, recomputed each group's mean split-half "
                  f"correlation over the first {int(splits) if splits else 'few'} splits, stepped it up with the "
-                 f"Spearman–Brown formula (truncated at 0) and took the difference; its percentile interval and "
-                 f"two-sided bootstrap p were {_corrected(attrs)}.")]
+                 "Spearman–Brown formula (truncated at 0) and took the difference.")]
 
 
 # -- shared -------------------------------------------------------------------------------------------
-def _corrected(attrs: Mapping) -> str:
-    label, family = attrs.get("correction"), attrs.get("family")
-    if not label or str(label).lower() == "none":
-        return "reported without correction"
-    return f"reported, with p values {label}-corrected across the {family or 'comparisons'}"
-
-
 def _summary(df, attrs, where, column, symbol, what) -> list[Text]:
     rows = df[df[column].notna()]
     if rows.empty:
