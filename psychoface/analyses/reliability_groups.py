@@ -18,6 +18,15 @@ bootstrap p of :data:`~psychoface.analyses.compare.BOOTSTRAP_P_METHOD`. Across a
 corrected (Holm by default). The groups' ratings are independent given the stimuli, so the pairing is over
 stimuli only: a stimulus's sampling variation, shared by both groups, cancels in the difference.
 
+Accuracy (``tests/test_reliability_groups.py``, 200 simulated studies each of 40 stimuli and 6 raters per
+group): with equal reliabilities (.857) the rejection rate at alpha = .05 was .080 and the 95% CI covered .91;
+with reliabilities .857 and .600 the power was .905 and the coverage .895 (.89 with 120 stimuli, so not a
+small-sample effect). The interval's width matches the sampling SD of the difference (0.103 vs 0.102); it
+undercovers because the estimated reliabilities are biased low (most for the less reliable group) and the
+percentile interval carries that bias into the resamples once more. The interval is therefore somewhat
+liberal (about 90% for a nominal 95%): :data:`COVERAGE_NOTE`, written in the table note. A bias-corrected
+(BCa) interval would address it; it is not implemented.
+
 Random numbers: per attribute ``numpy.random.default_rng([seed, crc32(attribute), 1])``; group a's splits are
 drawn first, then group b's, then the resamples, ``rng.random(n)`` per resample picking stimulus
 ``floor(u * n)`` (:func:`~psychoface.analyses.inference.resample_counts`), the same counts for both groups.
@@ -39,6 +48,13 @@ from psychoface.analyses.reliability import (
     MIN_STIMULI, SPLITS, _bootstrap_r_half, _check_count, _mean_over_splits, _row_pearson, _trial_table, split_halves,
 )
 from psychoface.errors import PsychofaceError
+
+
+COVERAGE_NOTE = (
+    "in simulation the paired percentile interval of a difference of reliabilities covered about 90% for a "
+    "nominal 95% (rejection rate about .08 at alpha = .05 with equal reliabilities), as the estimated "
+    "reliabilities are biased low: read intervals and p values near .05 as somewhat liberal"
+)
 
 
 def _group_halves(table, stimuli, n_splits, split, rng, fresh_rng, where):
@@ -102,6 +118,7 @@ def compare_reliability_groups(groups: dict, *, attributes=None, n_splits: int =
         "p_method": BOOTSTRAP_P_METHOD, "correction": correction_label(correction),
         "family": f"{len(df)} comparison{'s' * (len(df) != 1)} of rater groups", "min_ratings": min_ratings,
         "split": split,
+        "coverage": COVERAGE_NOTE,
         "estimator": "difference of the Spearman-Brown (factor 2) reliabilities of the two groups' mean split-half "
                      "r; each resample's reliabilities truncated at 0",
     }

@@ -118,7 +118,7 @@ def build(config, *, attributes=None, n_splits: int = 100, by: str | None = None
         meta["exclusions"] = list(meta.get("exclusions") or []) + [
             "each group's ratings were split into halves of its raters" if splits == {"raters"} else
             "each group's ratings were split into random halves of each stimulus's ratings" if splits == {"ratings"}
-            else "split per group: split_a and split_b of reliability_by.csv"]
+            else "split per group: split_a and split_b of reliability_by.csv", meta["coverage"]]
         tables.append(result_table(comparison, title=f"Reliability compared between values of {by}",
                                    identifiers=(by,)))
         described.append((comparison, len(tables) - 1))
