@@ -127,7 +127,8 @@ def aligned_means(ratings, ids, attributes=None):
 
 
 def noise_ceilings(config: StudyConfig, ratings, attributes=None, ids=None):
-    """Noise ceiling of each attribute's mean ratings from split-half reliability, or None for means-only data.
+    """Noise ceiling of each attribute's mean ratings from split-half reliability, or None for means-only data;
+    ``attrs["method"]`` words how it was derived (from the split used), ``attrs["split"]`` the split per attribute.
 
     ``ids`` restricts the reliability to the stimuli that are predicted (the store's), so that the ceiling
     belongs to the same stimuli as the prediction it bounds.
@@ -140,7 +141,9 @@ def noise_ceilings(config: StudyConfig, ratings, attributes=None, ids=None):
     if ids is not None:
         trials = trials[trials["stimulus"].isin(set(map(str, ids)))]
     rel = split_half_reliability(trials, attributes=attributes, n_bootstrap=0, seed=config.seed)
-    return rel.set_index("attribute")["noise_ceiling"]
+    ceilings = rel.set_index("attribute")["noise_ceiling"]
+    ceilings.attrs = {"method": rel.attrs["psychoface"]["noise_ceiling"], "split": dict(zip(rel["attribute"], rel["split"]))}
+    return ceilings
 
 
 def not_extracted(ratings, ids) -> list[str]:

@@ -81,7 +81,8 @@ def compare_groups(pairs: pd.DataFrame, *, n_bootstrap: int = 5000, ci_level: fl
     df.attrs["psychoface"] = {
         "analysis": "compare_groups", "seed": rng_seed, "n_bootstrap": int(n_bootstrap), "ci_level": ci_level,
         "ci_method": "paired percentile bootstrap over stimuli", "p_method": BOOTSTRAP_P_METHOD,
-        "correction": correction_label(correction), "family": f"{len(df)} comparisons of rater groups",
+        "correction": correction_label(correction),
+        "family": f"{len(df)} comparison{'s' * (len(df) != 1)} of rater groups",
         "rng": "per row numpy default_rng([seed, row index])",
     }
     return df

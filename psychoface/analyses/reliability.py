@@ -88,11 +88,23 @@ RATER_SPLIT_METHOD = (
 )
 SPLITS = ("auto", "raters", "ratings")
 _REDRAWS = 50
-NOISE_CEILING_METHOD = (
-    "square root of the random split-half (Spearman\u2013Brown) reliability of the mean ratings, the highest "
-    "correlation any predictor can reach with them (Spearman, 1904; Lage-Castellanos et al., 2019); "
-    "undefined when the reliability is undefined"
-)
+_CEILING_SPLITS = {
+    "raters": "split-half by raters",
+    "ratings": "random split-half of each stimulus's ratings",
+}
+
+
+def noise_ceiling_method(splits=("ratings",)) -> str:
+    """How the noise ceiling was derived, worded from the split methods used (the ``split`` column)."""
+    used = [s for s in ("raters", "ratings") if s in set(splits)] or ["ratings"]
+    how = " or ".join(_CEILING_SPLITS[s] for s in used)
+    which = " (as the split column says)" if len(used) > 1 else ""
+    return (f"square root of the {how}{which} (Spearman\u2013Brown) reliability of the mean ratings, the highest "
+            "correlation any predictor can reach with them (Spearman, 1904; Lage-Castellanos et al., 2019); "
+            "undefined when the reliability is undefined")
+
+
+NOISE_CEILING_METHOD = noise_ceiling_method(("ratings",))
 FEW_RATINGS = 5  # below this median number of ratings per stimulus, rows carry the few-ratings note
 FEW_RATINGS_NOTE = (
     f"with fewer than {FEW_RATINGS} ratings per stimulus the split halves hold only a few ratings and are "
@@ -423,7 +435,7 @@ def split_half_reliability(
         "family": None,
         "min_ratings": min_ratings,
         "attributes": attributes,
-        "noise_ceiling": NOISE_CEILING_METHOD,
+        "noise_ceiling": noise_ceiling_method(used),
         "few_ratings": FEW_RATINGS_NOTE,
     }
     return df
@@ -468,24 +480,10 @@ def _split_half_one(
         row["note"] = f"constant ratings (every rating is {ratings[0]:g}): reliability undefined"
         return row
     rng = _attribute_rng(seed, attribute)
-    notes = []
-    halves = None
-    if split != "ratings" and "rater" in sub.columns:
-        halves = _rater_half_means(codes, sub["rater"].to_numpy()[keep_row], ratings, len(counts), n_splits, rng)
-        if halves is None:
-            if split == "raters":
-                raise PsychofaceError(
-                    f"{source}: attribute {attribute!r}: no split of the raters into halves leaves every stimulus "
-                    f"with ratings in both halves (too few raters per stimulus); use split = 'ratings'"
-                )
-            notes.append("too few raters per stimulus to split the raters into halves: random halves of each "
-                         "stimulus's ratings instead")
-            rng = _attribute_rng(seed, attribute)
-    if halves is None:
-        mean_a, mean_b = _half_means(codes, ratings, counts, n_splits, rng)
-    else:
-        mean_a, mean_b = halves
-        row["split"] = "raters"
+    raters = sub["rater"].to_numpy()[keep_row] if "rater" in sub.columns else None
+    mean_a, mean_b, row["split"], notes, rng = split_halves(
+        codes, raters, ratings, counts, n_splits, split, rng, lambda: _attribute_rng(seed, attribute),
+        f"{source}: attribute {attribute!r}")
     r = _row_pearson(mean_a, mean_b)
     valid = int(np.isfinite(r).sum())
     if valid == 0:
@@ -512,6 +510,26 @@ def _split_half_one(
         )
     row["note"] = "; ".join(notes)
     return row
+
+
+def split_halves(codes, raters, ratings, counts, n_splits, split, rng, fresh_rng, where):
+    """Half means of every split, ``(mean_a, mean_b, split_used, notes, rng)``: halves of the raters when
+    ``raters`` is given, ``split`` allows it and every stimulus can have raters in both halves; random
+    halves of each stimulus's ratings otherwise (then drawn from ``fresh_rng()``, the generator returned)."""
+    notes = []
+    if split != "ratings" and raters is not None:
+        halves = _rater_half_means(codes, raters, ratings, len(counts), n_splits, rng)
+        if halves is not None:
+            return *halves, "raters", notes, rng
+        if split == "raters":
+            raise PsychofaceError(
+                f"{where}: no split of the raters into halves leaves every stimulus with ratings in both halves "
+                f"(too few raters per stimulus); use split = 'ratings'"
+            )
+        notes.append("too few raters per stimulus to split the raters into halves: random halves of each "
+                     "stimulus's ratings instead")
+        rng = fresh_rng()
+    return *_half_means(codes, ratings, counts, n_splits, rng), "ratings", notes, rng
 
 
 def noise_ceiling(reliability):

@@ -176,7 +176,24 @@ def split_by_raters(ratings: Ratings, column: str) -> dict[str, Ratings]:
     if len(parts) < 2:
         raise PsychofaceError(f"--by {column}: every rater has the same value ({', '.join(parts) or 'none'}); "
                               f"choose a rater-level column with two or more values")
+    for value, part in parts.items():
+        _check_raters_per_stimulus(ratings.trials, part.trials, column, value, where)
     return parts
+
+
+def _check_raters_per_stimulus(trials, part, column: str, value: str, where: str) -> None:
+    """A group of raters must give every stimulus rated on an attribute at least 2 ratings of it: the
+    group's reliability needs two halves and its mean ratings are compared on the same stimuli."""
+    rated = trials[["attribute", "stimulus"]].drop_duplicates()
+    counts = part.groupby(["attribute", "stimulus"]).size()
+    counts = counts.reindex(pd.MultiIndex.from_frame(rated), fill_value=0)
+    low = counts[counts < 2]
+    if len(low):
+        (attribute, stimulus), k = low.index[0], int(low.iloc[0])
+        raise PsychofaceError(
+            f"--by {column}: the {value} raters of {where} give stimulus {stimulus!r} {k} rating{'s' * (k != 1)} "
+            f"of {attribute} ({len(low):,} stimulus-attribute pairs have fewer than 2); each value needs at least "
+            f"2 raters of every rated stimulus: choose another rater-level column or merge its rarer values")
 
 
 def constant_attributes(ratings: Ratings) -> list[str]:

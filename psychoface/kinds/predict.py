@@ -10,6 +10,7 @@ from psychoface import workflows
 from psychoface.config import StudyConfig
 from psychoface.errors import PsychofaceError
 from psychoface.kinds import options as common
+from psychoface.kinds import rater_groups
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import Text, fmt_number, fmt_stat, italic
@@ -50,13 +51,13 @@ def study(config: StudyConfig, layers=("all",), attributes=None, *, folds: int =
 
     from psychoface.data.ratings import split_by_raters
 
+    ratings = workflows.load_ratings_from_config(config)
+    groups = split_by_raters(ratings, by) if by is not None else None  # a bad --by is reported first
     store = workflows.open_store(config)
     names = workflows.store_layers(store, layers)
-    ratings = workflows.load_ratings_from_config(config)
     if by is None:
         return _predict_group(config, store, names, ratings, attributes, folds, repeats, n_permutations, progress,
                               control)
-    groups = split_by_raters(ratings, by)
     tables, predictions = [], {}
     for value, part in groups.items():
         names_ = attributes if attributes is None else [a for a in attributes if a in part.attributes]
@@ -79,7 +80,6 @@ def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_
     import pandas as pd
 
     from psychoface.analyses.predict import predict_ratings
-    from psychoface.analyses.reliability import NOISE_CEILING_METHOD
     from psychoface.features.store import load_features
 
     ceilings = workflows.noise_ceilings(config, ratings, attributes, ids=store.stimulus_ids)
@@ -97,7 +97,7 @@ def _predict_group(config, store, names, ratings, attributes, folds, repeats, n_
         df, pred = predict_ratings(
             X, Y, folds=folds, repeats=repeats, n_permutations=n_permutations, n_bootstrap=config.n_bootstrap,
             ci_level=config.ci_level, correction=config.correction, noise_ceiling=ceilings,
-            noise_ceiling_method=NOISE_CEILING_METHOD if ceilings is not None else None, seed=config.seed,
+            noise_ceiling_method=ceilings.attrs["method"] if ceilings is not None else None, seed=config.seed,
             return_predictions=True, control=C,
         )
         df.insert(0, "layer", layer)
@@ -173,13 +173,19 @@ def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats:
     comparison = out[2] if by else None
     level = round(100 * config.ci_level)
     figures = []
-    if table["layer"].nunique() > 1 and by is None:
-        figures += figure(
-            layer_profile(table, x="layer", y="r", hue="attribute"), figures_dir,
-            f"{figure_prefix}predict_profile", title_case("Cross-validated prediction accuracy across layers"),
-            Text("Pearson ", italic("r"), " between out-of-fold predictions and mean ratings, with "
-                 f"{level}% bootstrap confidence intervals", ceilings_drawn(table), "."),
-        )
+    if table["layer"].nunique() > 1:  # with --by, one profile per value of the rater-level column
+        parts = [(None, table)] if by is None else [(v, t) for v, t in table.groupby(by, sort=False)]
+        for value, part in parts:
+            whose = "" if value is None else f" of {value} raters ({by})"
+            figures += figure(
+                layer_profile(part, x="layer", y="r", hue="attribute"), figures_dir,
+                f"{figure_prefix}predict_profile" + ("" if value is None else f"_{by}_{_safe(value)}"),
+                titled("Cross-validated prediction accuracy across layers" + ("" if value is None else
+                                                                              " for {} raters ({})"),
+                       *(() if value is None else (str(value), by))),
+                Text("Pearson ", italic("r"), f" between out-of-fold predictions and mean ratings{whose}, with "
+                     f"{level}% bootstrap confidence intervals", ceilings_drawn(part), "."),
+            )
     best = text.best_per_attribute(table, "r") if by is None else table.iloc[0:0]
     for row in best.nlargest(6, "r").itertuples():  # the six best-predicted attributes, each at its best layer
         pred = predictions[row.layer]
@@ -193,11 +199,20 @@ def build(config, *, layers=("all",), attributes=None, folds: int = 10, repeats:
     data = {"predict": table, "predictions": pd.concat(
         [p.assign(layer=name) for name, p in predictions.items()], ignore_index=True)}
     tables = [result_table(table)]
+    described = [(table, 0)]
     if comparison is not None:
         tables.append(result_table(comparison, title=f"Prediction accuracy compared between values of {by}",
                                    identifiers=(by,)))
+        described.append((comparison, len(tables) - 1))
         data["predict_by"] = comparison
-    return Section("predict", "Predicting Ratings From Layers", tables, [(table, 0)], figures, data)
+    return Section("predict", "Predicting Ratings From Layers", tables, described, figures, data)
+
+
+def _safe(value) -> str:
+    """A value of a rater-level column as part of a file name."""
+    import re
+
+    return re.sub(r"[^\w.-]+", "_", str(value)).strip("_") or "value"
 
 
 register_columns({"r_without_control": {"header": Text(italic("r"), " without control"), "kind": "bounded"}})
@@ -344,7 +359,9 @@ KIND = register(AnalysisKind(
                  title="Cross-validated ridge prediction controlling for face properties"),
            Words(("predict", "prediction"),
                  lambda row, attrs, n_tests: [prediction_sentence(row, attrs, n_tests=n_tests)], summary, methods,
-                 select=_best, title="Cross-validated ridge prediction of the mean ratings"),),
-    citations=("hoerl1970", "freedman1983"),
+                 select=_best, title="Cross-validated ridge prediction of the mean ratings"),
+           Words(("compare_groups",), rater_groups.accuracy_sentence, rater_groups.accuracy_summary,
+                 rater_groups.accuracy_methods, title="Prediction accuracy compared between groups of raters")),
+    citations=("hoerl1970", "freedman1983", "efron1993"),
     demo={"layers": ["all"]},
 ))

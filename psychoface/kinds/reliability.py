@@ -8,6 +8,7 @@ from typing import Mapping
 from psychoface import workflows
 from psychoface.config import StudyConfig
 from psychoface.kinds import options as common
+from psychoface.kinds import rater_groups
 from psychoface.kinds.registry import AnalysisKind, Option, Words, register
 from psychoface.reports import text
 from psychoface.reports.apa import EN_DASH, Symbol, Text, fmt_int, fmt_number, fmt_p, fmt_stat, italic
@@ -45,7 +46,9 @@ def study(config: StudyConfig, attributes=None, *, n_splits: int = 100, by: str 
     """Split-half reliability (and ICC per block of the design when rater ids exist) of the study's single
     ratings; with ``by`` (a rater-level column), of each of its values' raters, a ``by`` column naming the value.
 
-    Returns ``(split_half, icc)``; ``icc`` is None without rater ids.
+    Returns ``(split_half, icc, comparison)``; ``icc`` is None without rater ids; ``comparison`` (None
+    without ``by``) is the difference of each two values' reliabilities with a paired bootstrap over stimuli
+    (:func:`~psychoface.analyses.reliability_groups.compare_reliability_groups`).
     """
     import pandas as pd
 
@@ -74,13 +77,23 @@ def study(config: StudyConfig, attributes=None, *, n_splits: int = 100, by: str 
     if iccs[0] is not None:
         found = pd.concat(iccs, ignore_index=True)
         found.attrs = iccs[0].attrs
+    comparison = None
+    if by is not None:
+        from psychoface.analyses.reliability_groups import compare_reliability_groups
+
+        common_names = [a for a in (attributes or table["attribute"].unique())
+                        if all(a in part.attributes for part in groups.values())]
+        comparison = compare_reliability_groups(
+            {value: part.trials for value, part in groups.items()}, attributes=common_names, n_splits=n_splits,
+            n_bootstrap=config.n_bootstrap, ci_level=config.ci_level, correction=config.correction, seed=config.seed)
+        comparison.attrs["psychoface"]["by"] = [by]
     notes = list(next(iter(groups.values())).notes)
     for frame in (table, found):
         if frame is not None:
             meta = dict(frame.attrs["psychoface"])
             meta.update(by=[by] if by else [], exclusions=list(meta.get("exclusions") or []) + notes)
             frame.attrs = {"psychoface": meta}
-    return table, found
+    return table, found, comparison
 
 
 ICC_SHOWN = ("ICC2", "ICC2k", "ICC3", "ICC3k")
@@ -90,15 +103,26 @@ def build(config, *, attributes=None, n_splits: int = 100, by: str | None = None
           figure_prefix: str = "", progress=None) -> Section:
     """Split-half reliability (Spearman-Brown) of each attribute, ICC per block of the design when rater
     ids exist; with ``by`` (a rater-level column), separately for each of its values."""
-    table, iccs = study(config, attributes, n_splits=n_splits, by=by)
+    table, iccs, comparison = study(config, attributes, n_splits=n_splits, by=by)
     tables = [result_table(table)]
     described = [(table, 0)]
     data = {"reliability": table}
     if iccs is not None:
         icc_table = icc_shown(iccs)
         tables.append(result_table(icc_table, title="Intraclass correlations of the ratings"))
-        described.append((icc_table, 1))
+        described.append((icc_table, len(tables) - 1))
         data["icc"] = iccs
+    if comparison is not None:
+        splits = set(comparison["split_a"].dropna()) | set(comparison["split_b"].dropna())
+        meta = comparison.attrs["psychoface"]
+        meta["exclusions"] = list(meta.get("exclusions") or []) + [
+            "each group's ratings were split into halves of its raters" if splits == {"raters"} else
+            "each group's ratings were split into random halves of each stimulus's ratings" if splits == {"ratings"}
+            else "split per group: split_a and split_b of reliability_by.csv", meta["coverage"]]
+        tables.append(result_table(comparison, title=f"Reliability compared between values of {by}",
+                                   identifiers=(by,)))
+        described.append((comparison, len(tables) - 1))
+        data["reliability_by"] = comparison
     return Section("reliability", "Reliability of the Ratings", tables, described, [], data)
 
 
@@ -310,8 +334,9 @@ KIND = register(AnalysisKind(
     options=(
         common.ATTRIBUTES,
         Option("n_splits", 100, "Random split-halves averaged per attribute.", ("--splits",), int),
-        Option("by", None, "A rater-level column (e.g. rater_sex): the reliability of each of its values' raters."),
-        common.BOOTSTRAP, common.SEED, common.RATINGS,
+        Option("by", None, "A rater-level column (e.g. rater_sex): the reliability of each of its values' raters, "
+                           "and the difference of each two values' reliabilities (paired bootstrap over stimuli)."),
+        common.BOOTSTRAP, common.CORRECTION, common.SEED, common.RATINGS,
     ),
     words=(
         Words(("reliability", "split_half_reliability"),
@@ -319,7 +344,9 @@ KIND = register(AnalysisKind(
               title="Split-half reliability of the mean ratings"),
         Words(("icc",), lambda row, attrs, n_tests: [icc_sentence(row, attrs)], icc_summary, icc_methods,
               title="Intraclass correlations of the ratings"),
+        Words(("compare_reliability_groups",), rater_groups.reliability_sentence, rater_groups.reliability_summary,
+              rater_groups.reliability_methods, title="Reliability compared between groups of raters"),
     ),
-    citations=("brown1910", "spearman1910", "spearman1904", "shrout1979", "mcgraw1996"),
+    citations=("brown1910", "spearman1910", "spearman1904", "shrout1979", "mcgraw1996", "efron1993"),
     demo={},
 ))
