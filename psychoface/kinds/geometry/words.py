@@ -70,7 +70,7 @@ def attribute_space_sentence(row, attrs, n_tests):
     what = ("The attribute space of people" if row["layer"] == "people"
             else "The attribute space of random features (the baseline)" if row["layer"] == "random features"
             else f"The attribute space of {row['layer']}")
-    return [Text(f"{what} (angles between {int(row['n_attributes'])} attributes) matched {whose}, ", clause,
+    return [Text(f"{what} (angles between {int(row['n_attributes'])} attributes) correlated with {whose}, ", clause,
                  text.parenthetical(note), ".")]
 
 
