@@ -9,6 +9,9 @@ unpooled, 100,352 values per image) and ``fc7`` (classifier.4):
   and keep both outputs in memory, in one process;
 * psychoface: ``extract(...)`` into a fresh store (model build, a dry pass for shapes, SHA-256 of
   every image, DataLoader workers decoding in parallel, hooks, streaming to disk);
+* psychoface at ``--precision`` bf16 (autocast; the run includes its fidelity check on 16 images);
+* bare-compile (with ``--compile``): the bare loop with ``torch.compile`` of ``features`` and
+  ``classifier``, on a first run (compilation included): does compiling pay?
 * thingsvision (with ``--thingsvision-python``, the interpreter of a separate virtual environment
   holding thingsvision): its documented torchvision path, both layers in one pass, kept in memory.
 
@@ -23,6 +26,12 @@ load average are printed too, being less sensitive to, and a record of, other us
     python benchmarks/extract.py --n 64 500 --repeat 2
     python benchmarks/extract.py --n 64 500 --thingsvision-python /path/to/thingsvision-venv/bin/python
     python benchmarks/extract.py --n 64 --workers 0 1 2 --threads 1 2
+    python benchmarks/extract.py --n 500 --precision fp32 bf16 --keep /tmp/stores   # then:
+    python benchmarks/extract.py --fidelity /tmp/stores --ratings ../shared/data/omi/attribute_means.csv
+
+``--fidelity`` compares the fp32 and bf16 stores of one run: per layer, the correlation of all feature
+values; and the largest change, over the rated attributes, of ``predict_ratings``' cross-validated r
+and of ``rsa``'s Spearman rho (point estimates; no permutations or resamples).
 """
 
 from __future__ import annotations
@@ -65,7 +74,7 @@ def _cpu_seconds() -> float:
     return total
 
 
-def run_bare(paths, batch_size):
+def run_bare(paths, batch_size, compile=False):
     import torch
     import torchvision
     from PIL import Image
@@ -73,19 +82,22 @@ def run_bare(paths, batch_size):
     start = time.perf_counter()
     torch.manual_seed(0)
     net = torchvision.models.vgg16().eval()
+    to_conv5, to_fc7 = net.features[:30], net.classifier[:5]
+    if compile:
+        to_conv5, to_fc7 = torch.compile(to_conv5), torch.compile(to_fc7)
     transform = torchvision.models.VGG16_Weights.DEFAULT.transforms()
     conv5, fc7 = [], []
     with torch.inference_mode():
         for i in range(0, len(paths), batch_size):
             x = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths[i:i + batch_size]])
-            h = net.features[:30](x)
+            h = to_conv5(x)
             conv5.append(h.flatten(1).numpy().copy())
             h = net.avgpool(net.features[30](h))
-            fc7.append(net.classifier[:5](torch.flatten(h, 1)).numpy().copy())
+            fc7.append(to_fc7(torch.flatten(h, 1)).numpy().copy())
     return time.perf_counter() - start
 
 
-def run_psychoface(paths, batch_size, workers):
+def run_psychoface(paths, batch_size, workers, precision="fp32", keep=None):
     from psychoface.data.images import Stimulus
     from psychoface.features.extract import extract
 
@@ -94,10 +106,48 @@ def run_psychoface(paths, batch_size, workers):
     try:
         start = time.perf_counter()
         extract(stimuli, folder / "store", model="vgg16", weights="none", layers=("conv5", "fc7"),
-                batch_size=batch_size, workers=workers, device="cpu", seed=0)
-        return time.perf_counter() - start
+                batch_size=batch_size, workers=workers, device="cpu", seed=0, precision=precision)
+        seconds = time.perf_counter() - start
+        if keep:
+            target = Path(keep) / precision
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.move(str(folder / "store"), target)
+        return seconds
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def fidelity(folder: Path, ratings: Path) -> None:
+    """fp32 against bf16 stores: feature correlation per layer, max |delta r| of predict, |delta rho| of RSA."""
+    import numpy as np
+    import pandas as pd
+
+    from psychoface.analyses.predict import predict_ratings
+    from psychoface.analyses.rdm import layer_rdm, rating_rdms
+    from psychoface.analyses.rsa import rsa
+    from psychoface.features.store import FeatureStore
+
+    stores = {p: FeatureStore(folder / p) for p in ("fp32", "bf16")}
+    ids = stores["fp32"].stimulus_ids
+    means = pd.read_csv(ratings, index_col=0)
+    means.index = means.index.astype(str)
+    means = means.loc[ids]
+    rdms = rating_rdms(means)
+    for layer in stores["fp32"].layers:
+        X = {p: fs.features(layer) for p, fs in stores.items()}
+        a, b = (np.asarray(X[p], dtype=np.float64).ravel() for p in ("fp32", "bf16"))
+        r_features = float(np.corrcoef(a, b)[0, 1])
+        del a, b
+        pred = {p: predict_ratings(X[p], means, n_permutations=0, n_bootstrap=0, seed=0) for p in X}
+        d_pred = (pred["bf16"].set_index("attribute")["r"] - pred["fp32"].set_index("attribute")["r"]).abs()
+        res = {p: rsa(layer_rdm(X[p], ids, name=layer), rdms, n_permutations=0, n_bootstrap=0) for p in X}
+        d_rsa = (res["bf16"]["rho"] - res["fp32"]["rho"]).abs()
+        print(json.dumps({"layer": layer, "feature_r": round(r_features, 6), "attributes": len(d_pred),
+                          "max_abs_delta_predict_r": float(d_pred.max()),
+                          "mean_abs_delta_predict_r": float(d_pred.mean()),
+                          "max_abs_delta_rsa_rho": float(d_rsa.max()),
+                          "recorded_fidelity": stores["bf16"].manifest["runs"][-1].get("fidelity", {})
+                          .get("layers", {}).get(layer)}), flush=True)
 
 
 def run_thingsvision(paths, batch_size):
@@ -134,22 +184,25 @@ def child(args):
         torch.set_num_threads(args.child_threads)
     paths = _images(args.images, args.n[0])
     cpu = _cpu_seconds()
-    if args.child == "bare":
-        seconds = run_bare(paths, args.batch_size)
+    if args.child in ("bare", "bare-compile"):
+        seconds = run_bare(paths, args.batch_size, compile=args.child == "bare-compile")
     elif args.child == "thingsvision":
         seconds = run_thingsvision(paths, args.batch_size)
     else:
-        seconds = run_psychoface(paths, args.batch_size, args.workers[0])
+        seconds = run_psychoface(paths, args.batch_size, args.workers[0], args.precision[0], args.keep)
     cpu = _cpu_seconds() - cpu
-    print(json.dumps({"contender": args.child, "n": len(paths), "seconds": round(seconds, 2),
+    name = f"psychoface-{args.precision[0]}" if args.child == "psychoface" else args.child
+    print(json.dumps({"contender": name, "n": len(paths), "seconds": round(seconds, 2),
                       "images_per_s": round(len(paths) / seconds, 3), "cpu_s_per_image": round(cpu / len(paths), 3),
                       "threads": torch.get_num_threads(), "load_avg_1min": os.getloadavg()[0], **_peaks()}))
 
 
-def measure(contender, n, args, workers, threads):
+def measure(contender, n, args, workers, threads, precision="fp32"):
     python = args.thingsvision_python if contender == "thingsvision" else sys.executable
     cmd = [str(python), __file__, "--child", contender, "--n", str(n), "--images", str(args.images),
-           "--batch-size", str(args.batch_size), "--workers", str(workers)]
+           "--batch-size", str(args.batch_size), "--workers", str(workers), "--precision", precision]
+    if args.keep:
+        cmd += ["--keep", str(args.keep)]
     if threads:
         cmd += ["--child-threads", str(threads)]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -158,6 +211,7 @@ def measure(contender, n, args, workers, threads):
         sys.exit(f"{contender} failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["workers"] = workers if contender == "psychoface" else "-"
+    result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(json.dumps(result), flush=True)
     return result
 
@@ -175,11 +229,19 @@ def main():
     parser.add_argument("--thingsvision-python", type=Path,
                         help="interpreter of a separate virtual environment with thingsvision installed: "
                              "adds thingsvision as a third contender")
-    parser.add_argument("--child", choices=["bare", "psychoface", "thingsvision"], help=argparse.SUPPRESS)
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"],
+                        help="psychoface precisions to run (alternated with the bare fp32 loop)")
+    parser.add_argument("--compile", action="store_true", help="add the bare loop under torch.compile")
+    parser.add_argument("--keep", type=Path, help="keep psychoface's stores here, one folder per precision")
+    parser.add_argument("--fidelity", type=Path, help="compare the fp32 and bf16 stores kept in this folder")
+    parser.add_argument("--ratings", type=Path, default=REPO.parent / "shared" / "data" / "omi" / "attribute_means.csv")
+    parser.add_argument("--child", choices=["bare", "bare-compile", "psychoface", "thingsvision"], help=argparse.SUPPRESS)
     parser.add_argument("--child-threads", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
+    if args.fidelity:
+        return fidelity(args.fidelity, args.ratings)
     if not args.images.is_dir():
         sys.exit(f"{args.images}: OMI images not found (they live in ../shared/data/omi/images)")
 
@@ -189,8 +251,11 @@ def main():
             for _ in range(args.repeat):
                 if not args.skip_bare:
                     results.append(measure("bare", n, args, 0, threads))
-                for workers in args.workers:
-                    results.append(measure("psychoface", n, args, workers, threads))
+                for precision in args.precision:
+                    for workers in args.workers:
+                        results.append(measure("psychoface", n, args, workers, threads, precision))
+                if args.compile:
+                    results.append(measure("bare-compile", n, args, 0, threads))
                 if args.thingsvision_python:
                     results.append(measure("thingsvision", n, args, 0, threads))
 
@@ -203,14 +268,19 @@ def main():
             bare = [r for r in sel if r["contender"] == "bare"]
             line = f"n={n} threads={threads or 'default'}: bare {med(bare, 'images_per_s'):.2f} img/s, " \
                    f"{med(bare, 'peak_rss_mib'):.0f} MiB"
-            for workers in args.workers:
-                ours = [r for r in sel if r["contender"] == "psychoface" and r["workers"] == workers]
-                ratio = med(ours, "images_per_s") / med(bare, "images_per_s") if bare else float("nan")
-                line += f" | psychoface workers={workers} {med(ours, 'images_per_s'):.2f} img/s ({ratio:.2f}x), " \
-                        f"{med(ours, 'peak_rss_mib'):.0f} MiB"
+            for precision in args.precision:
+                for workers in args.workers:
+                    ours = [r for r in sel if r["contender"] == f"psychoface-{precision}" and r["workers"] == workers]
+                    ratio = med(ours, "images_per_s") / med(bare, "images_per_s") if bare else float("nan")
+                    line += f" | psychoface {precision} workers={workers} {med(ours, 'images_per_s'):.2f} img/s " \
+                            f"({ratio:.2f}x), {med(ours, 'peak_rss_mib'):.0f} MiB"
+            compiled = [r for r in sel if r["contender"] == "bare-compile"]
+            if compiled:
+                line += f" | bare-compile {med(compiled, 'images_per_s'):.2f} img/s " \
+                        f"({med(compiled, 'images_per_s') / med(bare, 'images_per_s'):.2f}x)"
             things = [r for r in sel if r["contender"] == "thingsvision"]
             if things:
-                ours = [r for r in sel if r["contender"] == "psychoface"]
+                ours = [r for r in sel if r["contender"] == "psychoface-fp32"]
                 line += f" | thingsvision {med(things, 'images_per_s'):.2f} img/s " \
                         f"(psychoface / thingsvision {med(ours, 'images_per_s') / med(things, 'images_per_s'):.2f}x), " \
                         f"{med(things, 'peak_rss_mib'):.0f} MiB"

@@ -71,9 +71,10 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def worker_psychoface(folder: Path, n_perm: int, n_check: int, bootstrap: int) -> dict:
+def worker_psychoface(folder: Path, n_perm: int, n_check: int, bootstrap: int, method: str) -> dict:
     import pandas as pd
 
+    from psychoface.analyses import kendall
     from psychoface.analyses.rdm import layer_rdm, rating_rdm
     from psychoface.analyses.rsa import _bootstrap_cross, _mantel_null, _standardise, rsa
 
@@ -84,28 +85,34 @@ def worker_psychoface(folder: Path, n_perm: int, n_check: int, bootstrap: int) -
     t_rdm = time.perf_counter() - t0
     rating = rating_rdm(pd.DataFrame({"rating": np.load(folder / "rating.npy")}, index=ids), "rating")
     t1 = time.perf_counter()
-    df = rsa(layer, rating, n_permutations=n_perm, n_bootstrap=0, seed=SEED)
+    df = rsa(layer, rating, method=method, n_permutations=n_perm, n_bootstrap=0, seed=SEED)
     t_rsa = time.perf_counter() - t1
+    stat = "tau" if method == "tau-a" else "rho"
     out = {
-        "rdm_s": t_rdm, "rsa_s": t_rsa, "total_s": t_rdm + t_rsa, "rho": float(df.rho[0]),
+        "rdm_s": t_rdm, "rsa_s": t_rsa, "total_s": t_rdm + t_rsa, "rho": float(df[stat][0]),
         "p": float(df.p[0]), "peak_mib": peak_mib(), "rdm_head": layer.dissimilarities[:1000].tolist(),
     }
     perm_ss, boot_ss = np.random.SeedSequence(SEED).spawn(2)  # rsa's permutation and bootstrap streams
-    z = [_standardise(r.dissimilarities, "spearman") for r in (layer, rating)]
-    out["null_head"] = _mantel_null(z[0], [z[1]], "standardised", n_check, perm_ss)[:, 0].tolist()
+    if method == "tau-a":
+        x, fixed, kind = layer.dissimilarities, [kendall.TauFixed(rating.dissimilarities, len(ids))], "tau-a"
+    else:
+        z = [_standardise(r.dissimilarities, method) for r in (layer, rating)]
+        x, fixed, kind = z[0], [z[1]], "standardised"
+    out["null_head"] = _mantel_null(x, fixed, kind, n_check, perm_ss)[:, 0].tolist()
     if bootstrap:
         t2 = time.perf_counter()
-        boot = rsa(layer, rating, n_permutations=0, n_bootstrap=bootstrap, seed=SEED)
+        boot = rsa(layer, rating, method=method, n_permutations=0, n_bootstrap=bootstrap, seed=SEED)
         out["bootstrap_s"] = time.perf_counter() - t2
+        out["bootstrap_peak_mib"] = peak_mib()
         out["ci"] = [float(boot.ci_low[0]), float(boot.ci_high[0])]
         out["boot_head"] = _bootstrap_cross(  # rsa's first n_check resamples
-            [layer.dissimilarities], [rating.dissimilarities], "spearman", len(ids), n_check,
+            [layer.dissimilarities], [rating.dissimilarities], method, len(ids), n_check,
             np.random.default_rng(boot_ss),
         )[:, 0, 0].tolist()
     return out
 
 
-def worker_rsatoolbox(folder: Path, n_perm: int, n_sub: int, bootstrap: int) -> dict:
+def worker_rsatoolbox(folder: Path, n_perm: int, n_sub: int, bootstrap: int, method: str) -> dict:
     import rsatoolbox
     from rsatoolbox.inference import eval_bootstrap_pattern
     from rsatoolbox.model import ModelFixed
@@ -120,13 +127,13 @@ def worker_rsatoolbox(folder: Path, n_perm: int, n_sub: int, bootstrap: int) -> 
         rsatoolbox.data.Dataset(np.load(folder / "rating.npy")[:, None], obs_descriptors=index), method="euclidean"
     )
     t1 = time.perf_counter()
-    rho = float(rsatoolbox.rdm.compare(layer, rating, method="spearman")[0, 0])
+    rho = float(rsatoolbox.rdm.compare(layer, rating, method=method)[0, 0])
     rng = np.random.default_rng(np.random.SeedSequence(SEED).spawn(2)[0])  # the same permutations
     null = []
     for _ in range(n_sub):
         permuted = layer.copy()
         permuted.reorder(rng.permutation(layer.n_cond))
-        null.append(float(rsatoolbox.rdm.compare(permuted, rating, method="spearman")[0, 0]))
+        null.append(float(rsatoolbox.rdm.compare(permuted, rating, method=method)[0, 0]))
     t_loop = time.perf_counter() - t1
     t_rsa = t_loop / n_sub * n_perm  # extrapolated (the observed comparison is negligible)
     out = {
@@ -137,7 +144,7 @@ def worker_rsatoolbox(folder: Path, n_perm: int, n_sub: int, bootstrap: int) -> 
     if bootstrap:
         np.random.seed(SEED)  # rsatoolbox draws resamples from numpy's global state
         t2 = time.perf_counter()
-        eval_bootstrap_pattern(ModelFixed("layer", layer), rating, method="spearman", N=n_sub, boot_noise_ceil=False)
+        eval_bootstrap_pattern(ModelFixed("layer", layer), rating, method=method, N=n_sub, boot_noise_ceil=False)
         out["measured_boot_s"] = time.perf_counter() - t2
         out["bootstrap_s"] = out["measured_boot_s"] / n_sub * bootstrap  # extrapolated
         rng = np.random.default_rng(np.random.SeedSequence(SEED).spawn(2)[1])  # psychoface's resamples
@@ -145,7 +152,7 @@ def worker_rsatoolbox(folder: Path, n_perm: int, n_sub: int, bootstrap: int) -> 
         for _ in range(n_sub):
             idx = rng.integers(0, layer.n_cond, layer.n_cond)
             resampled = [r.subsample_pattern("index", idx) for r in (layer, rating)]
-            out["boot_head"].append(float(rsatoolbox.rdm.compare(*resampled, method="spearman")[0, 0]))
+            out["boot_head"].append(float(rsatoolbox.rdm.compare(*resampled, method=method)[0, 0]))
         out["peak_mib"] = peak_mib()
     return out
 
@@ -153,8 +160,10 @@ def worker_rsatoolbox(folder: Path, n_perm: int, n_sub: int, bootstrap: int) -> 
 def run_worker(kind: str, folder: Path, args, n: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--folder", str(folder), "--n", str(n),
            "--features", str(args.features), "--permutations", str(args.permutations),
-           "--bootstrap", str(args.bootstrap), "--subset", str(args.subset or (100 if n <= 500 else 10))]
-    env = {**os.environ, **{v: str(args.threads) for v in THREAD_VARS}}
+           "--bootstrap", str(args.bootstrap), "--subset", str(args.subset or (100 if n <= 500 else 10)),
+           "--method", args.method]
+    env = {**os.environ, **{v: str(args.threads) for v in THREAD_VARS},
+           "NUMBA_NUM_THREADS": str(args.numba_threads)}
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{kind} worker failed:\n{done.stderr}")
@@ -170,6 +179,10 @@ def main() -> None:
                         help="baseline permutations (and resamples) actually timed; default 100, 10 above 500 stimuli")
     parser.add_argument("--bootstrap", type=int, default=0, help="also time a CI with this many resamples, e.g. 5000")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads in both workers")
+    parser.add_argument("--numba-threads", type=int, default=os.cpu_count(),
+                        help="threads of psychoface's compiled tau-a and bootstrap (rsatoolbox has none)")
+    parser.add_argument("--method", choices=["spearman", "tau-a"], default="spearman",
+                        help="RDM comparison on both sides (rank-based: rsatoolbox's rating RDM is squared differences)")
     parser.add_argument("--worker", choices=["data", "psychoface", "rsatoolbox"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -179,13 +192,14 @@ def main() -> None:
             make_data(args.folder, args.n, args.features)
             result = {}
         elif args.worker == "psychoface":
-            result = worker_psychoface(args.folder, args.permutations, args.subset, args.bootstrap)
+            result = worker_psychoface(args.folder, args.permutations, args.subset, args.bootstrap, args.method)
         else:
-            result = worker_rsatoolbox(args.folder, args.permutations, args.subset, args.bootstrap)
+            result = worker_rsatoolbox(args.folder, args.permutations, args.subset, args.bootstrap, args.method)
         print(json.dumps(result))
         return
-    print(f"RSA benchmark: {args.features:,} features (random float32), one rating RDM, Spearman, "
-          f"{args.permutations:,} permutations; {args.threads} BLAS thread(s) in both")
+    print(f"RSA benchmark: {args.features:,} features (random float32), one rating RDM, {args.method}, "
+          f"{args.permutations:,} permutations; {args.threads} BLAS thread(s) in both, {args.numba_threads} "
+          f"compiled (numba) thread(s) in psychoface; load average {os.getloadavg()}")
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -213,7 +227,9 @@ def main() -> None:
                       f"[{ours['ci'][0]:.4f}, {ours['ci'][1]:.4f}]; rsatoolbox eval_bootstrap_pattern "
                       f"{base['bootstrap_s']:.1f} s (extrapolated from {k} resamples timed, "
                       f"{base['measured_boot_s']:.1f} s); speed-up {base['bootstrap_s'] / ours['bootstrap_s']:.1f}x; "
-                      f"max |resampled rho difference| over {k} shared resamples = {boot_diff:.1e}")
+                      f"max |resampled rho difference| over {k} shared resamples = {boot_diff:.1e}; psychoface peak "
+                      f"after the bootstrap {ours['bootstrap_peak_mib']:.0f} MiB")
+            print(f"  load average after n = {n:,}: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

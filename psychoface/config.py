@@ -26,11 +26,22 @@ TEMPLATE = '''\
 # EXIF orientation is applied). The stimulus id of an image is its file name without extension.
 images = "{images}"
 
-# Ratings: CSV, TSV or XLSX, in one of two layouts:
+# Ratings: CSV, TSV or XLSX, in one of these layouts (detected; ratings_layout names it when not):
 #   wide: one row per stimulus, an id column and one column of mean ratings per attribute;
-#   long: one row per rating, columns stimulus, attribute, rating and optionally rater.
-# Reliability and noise ceilings need the long (trial-level) layout.
+#   long: one row per rating, columns stimulus, attribute, rating and optionally rater;
+#   per_rater: one row per rater, one column per stimulus (one attribute per file), other columns
+#     (sex, age, ...) describe the rater; qualtrics: the same as a Qualtrics export (three header rows).
+# Reliability and noise ceilings need single ratings (long, per rater), not means.
+# Several files: a pattern whose {{attribute}} part names each file's attribute, e.g.
+#   ratings = "ratings/*_{{attribute}}.csv"   (women_attractive.csv, men_attractive.csv, ...)
+# or a list: ratings_files = [{{ file = "a.csv", attribute = "attractive" }}, ...] instead of ratings.
 ratings = "{ratings}"
+# ratings_layout = "auto"      # or wide, long, per_rater, qualtrics
+# pool_files = false           # true: pool an attribute given by several files (e.g. two sets of faces)
+# same_raters = false          # true: equal rater ids in different files are the same people
+# rater_column = "participant" # per-rater files: the column of rater ids (detected when left out)
+# rater_columns = ["sex", "age"]  # per-rater files: columns that describe the rater, not stimuli
+# qualtrics_ids = "question"   # or "name": Qualtrics column names (row 1) are the stimulus ids
 
 # Optional: the ratings column that holds stimulus ids (detected when left out), or a column of
 # image paths relative to `images` (instead of matching ids to file names).
@@ -43,7 +54,7 @@ ratings = "{ratings}"
 # Optional: facial landmarks for the shape analyses: a CSV (long: stimulus, point, x, y; or wide:
 # stimulus, x0, y0, x1, y1, ...) or a folder of webmorph .tem / iBUG .pts files named like the
 # images. Left out: .tem / .pts files beside the images. `psychoface landmarks` detects them.
-# landmarks = "landmarks.csv"
+{landmarks_line}
 
 # The network: any torchvision classification model (`psychoface layers --model NAME` lists
 # its layers). weights: "DEFAULT" (torchvision's pretrained weights, cached in $TORCH_HOME),
@@ -64,6 +75,9 @@ batch_size = {batch_size}
 workers = {workers}
 # "auto" picks cuda, then mps, then cpu.
 device = "{device}"
+# Arithmetic of the forward pass: "fp32", or faster reduced precision: "bf16" (CPUs with bf16 support,
+# CUDA) or "fp16" (CUDA); its fidelity to fp32 is recorded in the store. One store holds one precision.
+precision = "{precision}"
 
 # Where extracted features are stored; every analysis reads them from here.
 store = "{store}"
@@ -87,6 +101,13 @@ class StudyConfig:
     root: Path = field(default_factory=Path.cwd)
     images: str | None = None
     ratings: str | None = None
+    ratings_files: list = field(default_factory=list)
+    ratings_layout: str = "auto"
+    pool_files: bool = False
+    same_raters: bool = False
+    rater_column: str | None = None
+    rater_columns: list[str] = field(default_factory=list)
+    qualtrics_ids: str = "question"
     id_column: str | None = None
     path_column: str | None = None
     trials_where: str | None = None
@@ -98,6 +119,7 @@ class StudyConfig:
     batch_size: int = 16
     workers: int = 1
     device: str = "auto"
+    precision: str = "fp32"
     store: str = "features"
     seed: int = 0
     n_permutations: int = 10_000
@@ -122,9 +144,40 @@ class StudyConfig:
 
     @property
     def ratings_path(self) -> Path:
+        """The ratings file, or the pattern of several files, resolved against the study folder."""
         if not self.ratings:
+            if self.ratings_files:
+                return self.path(self.ratings_files[0]["file"]).parent
             raise PsychofaceError(self._missing("ratings", "--ratings FILE"))
         return self.path(self.ratings)
+
+    @property
+    def has_ratings(self) -> bool:
+        return bool(self.ratings or self.ratings_files)
+
+    @property
+    def ratings_source(self):
+        """Every ratings file with its attribute and how to read them
+        (:class:`~psychoface.data.ratings_files.RatingsSource`)."""
+        from psychoface.data.ratings_files import RatingsFile, RatingsSource, files_of_pattern
+
+        if self.ratings and self.ratings_files:
+            raise PsychofaceError(
+                f"{self.source or CONFIG_NAME}: both ratings and ratings_files are given; keep one of them")
+        if self.ratings_files:
+            files = tuple(RatingsFile(self.path(f["file"]), f.get("attribute")) for f in self.ratings_files)
+            label = ", ".join(f["file"] for f in self.ratings_files)
+        else:
+            if not self.ratings:
+                raise PsychofaceError(self._missing("ratings", "--ratings FILE"))
+            files = tuple(files_of_pattern(self.ratings, self.root))
+            label = self.ratings
+        return RatingsSource(
+            files, label, layout=self.ratings_layout, pool_files=self.pool_files, same_raters=self.same_raters,
+            id_column=self.id_column, path_column=self.path_column, rater_column=self.rater_column,
+            rater_columns=tuple(self.rater_columns), qualtrics_ids=self.qualtrics_ids,
+            images_root=self.path(self.images) if (self.path_column and self.images) else None,
+        )
 
     @property
     def store_path(self) -> Path:
@@ -197,8 +250,10 @@ def parse_config(text: str, *, root: Path, source: Path | None = None) -> StudyC
     defaults = StudyConfig()
     for key, value in data.items():
         expected = type(getattr(defaults, key))
-        if key in ("images", "ratings", "id_column", "path_column", "trials_where", "landmarks"):
+        if key in ("images", "ratings", "id_column", "path_column", "trials_where", "landmarks", "rater_column"):
             expected = str
+        if key == "rater_columns" and isinstance(value, str):
+            data[key] = value = [value]
         if key == "layers" and isinstance(value, str):
             data[key] = value = [value]
         if expected is float and isinstance(value, int):
@@ -207,7 +262,30 @@ def parse_config(text: str, *, root: Path, source: Path | None = None) -> StudyC
             raise PsychofaceError(
                 f"{where}: `{key}` must be {expected.__name__}, got {value!r}"
             )
+    _check_ratings_keys(data, where)
     return StudyConfig(root=root, source=source, **data)
+
+
+def _check_ratings_keys(data: dict, where: str) -> None:
+    """Values of the ratings keys that their types alone do not check."""
+    from psychoface.data.ratings import LAYOUTS
+
+    if data.get("ratings_layout", "auto") not in ("auto", *LAYOUTS):
+        raise PsychofaceError(
+            f"{where}: ratings_layout = {data['ratings_layout']!r}; use auto, {', '.join(LAYOUTS)}")
+    if data.get("qualtrics_ids", "question") not in ("question", "name"):
+        raise PsychofaceError(f"{where}: qualtrics_ids = {data['qualtrics_ids']!r}; use \"question\" or \"name\"")
+    if any(not isinstance(c, str) for c in data.get("rater_columns", [])):
+        raise PsychofaceError(f"{where}: rater_columns must be a list of column names")
+    for i, entry in enumerate(data.get("ratings_files", [])):
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or set(entry) - {"file", "attribute"} \
+                or not isinstance(entry.get("attribute", ""), str):
+            raise PsychofaceError(
+                f"{where}: ratings_files entry {i + 1} ({entry!r}) must be {{ file = \"name.csv\", attribute = "
+                f"\"trustworthy\" }} (attribute optional for files that name their attributes)"
+            )
+    if data.get("ratings") and data.get("ratings_files"):
+        raise PsychofaceError(f"{where}: both ratings and ratings_files are given; keep one of them")
 
 
 def load_config(path: str | Path | None = None, **overrides) -> StudyConfig:
@@ -237,6 +315,8 @@ def render_template(**values) -> str:
     fields["images"] = fields["images"] or "images"
     fields["ratings"] = fields["ratings"] or "ratings.csv"
     fields["layers"] = "[" + ", ".join(f'"{layer}"' for layer in fields["layers"]) + "]"
+    fields["landmarks_line"] = (f'landmarks = "{fields["landmarks"]}"' if fields.get("landmarks")
+                                else '# landmarks = "landmarks.csv"')
     return TEMPLATE.format(**fields)
 
 

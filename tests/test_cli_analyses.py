@@ -97,7 +97,7 @@ def test_compare_runs_on_two_layers(study, tmp_path):
 def test_rsa_partial_leaves_out_the_covariate_layer(study, tmp_path):
     """Controlling for a layer that is also analysed tests the other layer only, and says so."""
     from psychoface.config import load_config
-    from psychoface.workflows import rsa
+    from psychoface.kinds.rsa import study as rsa
 
     cfg = load_config(study, n_permutations=99, n_bootstrap=50)
     table, partial, _, _ = rsa(cfg, ["block1", "pool"], covariates=("layer:pool",))

@@ -23,15 +23,24 @@ def test_demo_writes_a_report_that_recovers_the_known_reliability(tmp_path):
     for name in ("report.html", "report.docx", "provenance.json"):
         assert (report / name).stat().st_size > 1000, name
     kinds = {p.name.split("_", 1)[1] for p in (report / "tables").iterdir()}
-    assert kinds == {"reliability", "predict", "rsa", "correlate", "compare", "geometry"}, kinds
+    assert kinds == {"reliability", "predict", "rsa", "correlate", "compare", "shape", "geometry"}, kinds
     provenance = json.loads((report / "provenance.json").read_text())
     assert provenance["seed"] == 0 and provenance["store"]["weights"]
     assert {a["analysis"] for a in provenance["analyses"]} >= {"predict", "rsa"}
 
     truth = json.loads((folder / "synthetic_model.json").read_text())["true_reliability"]
     table = pd.read_csv(next((report / "tables").glob("*_reliability")) / "reliability.csv").set_index("attribute")
+    assert (table["split"] == "raters").all()  # the demo's raters are crossed with the faces: halves of raters
     for attribute, values in truth.items():
-        assert table.loc[attribute, "reliability"] == pytest.approx(values["split_half_within"], abs=0.05), attribute
+        assert table.loc[attribute, "reliability"] == pytest.approx(values["icc_ck"], abs=0.05), attribute
+
+    # face shape: attractive depends on the faces' symmetry, so shape asymmetry correlates with it
+    from psychoface.data.synthetic import true_shape_correlations
+
+    shape_truth = true_shape_correlations(n_faces=3000).set_index(["score", "attribute"])["r_ratings"]
+    asym = pd.read_csv(next((report / "tables").glob("*_shape")) / "shape_asymmetry.csv").set_index("attribute")
+    low, high = asym.loc["attractive", ["ci_low", "ci_high"]]
+    assert low <= shape_truth["asymmetry", "attractive"] <= high
 
     # geometry: people's attribute space (mean ratings) recovers the generator's (angles between the
     # attributes' weight vectors), and the layers are compared with the generator's known distinctiveness

@@ -107,3 +107,18 @@ def test_bad_upsample():
 
     with pytest.raises(PsychofaceError, match="upsample=5"):
         detect_landmarks([], upsample=5)
+
+
+@needs_omi
+def test_detected_landmarks_say_so_in_the_methods(tmp_path):
+    from psychoface.features.landmark_detection import detect_landmarks, write_detection
+    from psychoface.kinds.shape_words import methods
+    from psychoface.reports.references import Citations
+
+    paths = write_detection(detect_landmarks(find_images(_study(tmp_path, ids=("5",)))), tmp_path / "lm.csv")
+    source = load_landmarks(paths["landmarks"]).source
+    assert source.endswith("(detected: dlib HOG frontal face detector (get_frontal_face_detector))")
+    text = methods({"analysis": "shape averageness", "landmark_source": source, "n_landmarks": 68,
+                    "template": "dlib68"}, Citations(), set())[0].plain
+    assert "detected with dlib's HOG face detector (Dalal & Triggs, 2005; King, 2009)" in text
+    assert "iBUG 300-W" in text and str(tmp_path) not in text

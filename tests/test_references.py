@@ -50,3 +50,9 @@ def test_a_user_bibliography_joins(tmp_path):
     bad.write_text("@book{x, author = {A, B}", encoding="utf-8")
     with pytest.raises(PsychofaceError, match="bad.bib: not a readable BibTeX file"):
         add_bibliography(bad)
+
+
+def test_the_keys_read_without_parsing_are_the_parsed_keys():
+    from psychoface.reports.references import bibliography_keys
+
+    assert bibliography_keys() == set(bibliography())

@@ -165,7 +165,7 @@ def test_provenance_records_seed_versions_parameters_and_hashes(report):
     assert prov["seed"] == 3
     assert prov["versions"]["torch"] and prov["versions"]["numpy"]
     assert len(prov["inputs"]["images"]) == 12 and all(len(s["sha256"]) == 64 for s in prov["inputs"]["images"])
-    assert len(prov["inputs"]["ratings"]["sha256"]) == 64
+    assert len(prov["inputs"]["ratings"][0]["sha256"]) == 64
     # every table's parameters: the RSA's layer comparison and partial RSA too (ICCs have no random step)
     assert [a["analysis"] for a in prov["analyses"]] == [
         "split_half_reliability", "icc", "predict", "rsa", "compare_layers", "rsa", "partial_rsa"]
@@ -251,3 +251,24 @@ def test_shipped_analysis_files_parse():
         spec = load_analysis_file(REPO / "analyses" / name)
         assert spec.analyses
     assert (REPO / "analyses" / "demo.toml").resolve() == (REPO / "psychoface" / "demo.toml").resolve()
+
+
+def test_latex_report_cites_by_key_with_the_bib_beside_it(report):
+    """report.tex cites the method section's works by key (\\citep{...}) and references.bib beside it
+    holds exactly the works the HTML report lists, as BibTeX that parses."""
+    from pybtex.database import parse_file
+
+    from psychoface.reports.references import bibliography
+
+    out, _ = report
+    tex = (out / "report.tex").read_text()
+    assert "\\addbibresource{references.bib}" in tex and "\\printbibliography" in tex
+    assert re.search(r"\\citep\{[a-z]+\d{4}", tex) and "(Efron & Tibshirani, 1993" not in tex
+    keys = set(parse_file(str(out / "references.bib")).entries)
+    html = unescape((out / "report.html").read_text())
+    listed = html.split("<h2>References</h2>", 1)[1]
+    entries = {key for key, ref in bibliography().items() if re.sub(r"<[^>]+>", "", unescape(
+        ref.entry.render("html"))) in re.sub(r"<[^>]+>", "", listed)}
+    assert keys == entries and len(keys) > 5
+    cited = set(re.findall(r"\\cite[a-z]*\{([^}]+)\}", tex))
+    assert {k for group in cited for k in group.split(",")} <= keys

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -153,7 +154,9 @@ def test_export_round_trips(tmp_path, X):
     out = export_features(tmp_path / "store", "fc", tmp_path / "x.parquet")
     table = pq.read_table(out)
     assert table.column("id").to_pylist() == ids and table.schema.metadata[b"psychoface.layer"] == b"fc"
-    np.testing.assert_array_equal(table.drop(["id"]).to_pandas().to_numpy(), X)
+    assert table.schema.field("features").type == pa.list_(pa.float32(), NF)  # fixed-size list, one row each
+    assert table.schema.metadata[b"psychoface.n_features"] == str(NF).encode()
+    np.testing.assert_array_equal(np.stack(pd.read_parquet(out)["features"].to_numpy()), X)
 
     out = export_features(fs, "fc", tmp_path / "x.npy")
     np.testing.assert_array_equal(np.load(out), X)
@@ -170,6 +173,25 @@ def test_export_round_trips(tmp_path, X):
     with pytest.raises(PsychofaceError, match=r"x.xlsx: unknown export format '.xlsx'; use a .csv, .parquet"):
         export_features(fs, "fc", tmp_path / "x.xlsx")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary files left
+
+
+def test_exports_in_chunks_report_progress_and_equal_the_store(tmp_path, X, monkeypatch):
+    import psychoface.features.store as store_module
+
+    fs = write_store(tmp_path / "store", X)
+    monkeypatch.setattr(store_module, "EXPORT_CHUNK_BYTES", 4 * NF * 3)  # 3 rows per chunk
+    for suffix in (".parquet", ".csv", ".npy"):
+        seen = []
+        out = export_features(fs, "fc", tmp_path / f"x{suffix}", progress=lambda done, total: seen.append((done, total)))
+        assert seen == [(min(k + 3, N), N) for k in range(0, N, 3)], suffix
+        if suffix == ".parquet":
+            assert pq.ParquetFile(out).num_row_groups == len(seen)
+            got = pq.read_table(out).column("features").combine_chunks().flatten().to_numpy().reshape(N, NF)
+        elif suffix == ".csv":
+            got = pd.read_csv(out, dtype={"id": str}).iloc[:, 1:].to_numpy(np.float32)
+        else:
+            got = np.load(out)
+        np.testing.assert_array_equal(got, X)
 
 
 # --- random weights: the initialised state_dict's SHA-256 -------------------------------------------

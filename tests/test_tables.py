@@ -559,7 +559,7 @@ def test_latex_compiles(result, tmp_path):
     import subprocess
 
     from psychoface.reports.tables import LATEX_PREAMBLE
-    from psychoface.reports.text import methods_paragraph, references
+    from psychoface.reports.methods import methods_paragraph, references
 
     if shutil.which("pdflatex") is None:
         pytest.skip("pdflatex is not installed")

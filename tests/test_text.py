@@ -16,22 +16,19 @@ from scipy import stats
 from psychoface.errors import PsychofaceError
 from psychoface.reports.apa import MINUS
 from psychoface.reports.references import bibliography, citations
+from psychoface.kinds.compare import dependent_correlation_sentence
+from psychoface.kinds.differences import paired_difference_sentence
+from psychoface.kinds.correlate import correlation_sentence, unit_summary_sentence
+from psychoface.kinds.predict import prediction_sentence
+from psychoface.kinds.reliability import icc_sentence, reliability_sentence
+from psychoface.kinds.rsa import rsa_sentence
+from psychoface.reports.methods import methods_paragraph, references
 from psychoface.reports.text import (
     correction_phrase,
-    correlation_sentence,
-    dependent_correlation_sentence,
     describe,
-    icc_sentence,
-    methods_paragraph,
-    paired_difference_sentence,
-    prediction_sentence,
-    references,
-    reliability_sentence,
     resolution_note,
-    rsa_sentence,
     sentences,
     stat_clause,
-    unit_summary_sentence,
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -109,10 +106,10 @@ def test_rsa_sentences():
            "ci_low": 0.15, "ci_high": 0.27, "p": 0.0001, "p_corr": 0.0034}
     s = rsa_sentence(row, RSA)
     assert s.plain == (
-        "The fc7 RDM correlated with the trustworthy rating RDM, ρ = .21, 95% CI [.15, .27], p = .003 "
+        "The fc7 RDM correlated with the trustworthy rating RDM over 500 faces, ρ = .21, 95% CI [.15, .27], p = .003 "
         "(Mantel test, 10,000 permutations; Holm-corrected across 2 layers × 34 rating RDMs).")
     assert s.render("latex").startswith(
-        "The fc7 RDM correlated with the trustworthy rating RDM, $\\uprho$ = .21, 95\\% CI [.15, .27]")
+        "The fc7 RDM correlated with the trustworthy rating RDM over 500 faces, $\\uprho$ = .21, 95\\% CI [.15, .27]")
     tau = rsa_sentence({"tau": 0.1, "p": 0.2}, {"method": "tau-a"})
     assert tau.plain == "The model RDM correlated with the rating RDM, τ_A = .10, p = .200."
     partial = rsa_sentence({"layer": "fc7", "attribute": "smart", "covariates": "pixel",
@@ -286,7 +283,7 @@ def test_methods_paragraph_states_every_parameter():
 
 
 def test_methods_paragraphs_one_per_topic_and_one_p_sentence_per_method():
-    from psychoface.reports.text import methods_paragraphs
+    from psychoface.reports.methods import methods_paragraphs
 
     profile = {**RSA, "family": "5 layers x 7 rating RDMs"}
     pair = {**RSA, "ci_method": "none", "family": "1 layer x 6 rating RDMs"}
@@ -608,7 +605,7 @@ def test_sentence_numbers_match_scipy_on_real_ratings():
 
 
 def test_methods_paragraph_states_which_rating_rows_were_kept():
-    from psychoface.reports.text import methods_paragraph
+    from psychoface.reports.methods import methods_paragraph
 
     text = (methods_paragraph({"n_images": 10, "attributes": ["trust"], "n_ratings": 200,
                                        "trials_where": "rating_type != 'repeat'"})).plain
@@ -616,7 +613,7 @@ def test_methods_paragraph_states_which_rating_rows_were_kept():
 
 
 def test_methods_paragraph_says_the_mean_split_half_r_is_stepped_up():
-    from psychoface.reports.text import methods_paragraph
+    from psychoface.reports.methods import methods_paragraph
 
     text = methods_paragraph({"analyses": [{"analysis": "split_half_reliability", "n_splits": 100,
                                             "noise_ceiling": "sqrt(reliability) (Spearman, 1904)"}]}).plain

@@ -17,8 +17,8 @@ Rating RDMs: the absolute difference of one attribute's mean ratings, or the Euc
 stimuli on several z-scored attributes. A pixel RDM (a low-level control) is a layer RDM of pixels.
 
 RDMs are compared by Spearman's rho (default; rank ties get average ranks), Pearson's r, or Kendall's
-tau-a (Kendall, 1938; recommended for RDMs with tied dissimilarities by Nili et al., 2014), computed in
-O(m log m) from :func:`scipy.stats.kendalltau`'s tau-b and the tie counts.
+tau-a (Kendall, 1938; recommended for RDMs with tied dissimilarities by Nili et al., 2014), an exact
+O(m log m) count of concordant and discordant pairs (:mod:`psychoface.analyses.kendall`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy.linalg.blas import dsyrk
 from scipy.spatial.distance import pdist, squareform
-from scipy.stats import kendalltau, rankdata
+from scipy.stats import rankdata
 
+from psychoface.analyses import kendall
 from psychoface.errors import PsychofaceError
 
 METRICS = ("correlation", "euclidean", "cosine")
@@ -438,24 +439,9 @@ def align(rdm: RDM, ids: Sequence[str], reference: str = "") -> RDM:
 
 
 def tau_a(a: np.ndarray, b: np.ndarray) -> float:
-    """Kendall's tau-a, (concordant - discordant) / (m(m - 1)/2), in O(m log m).
-
-    scipy's tau-b is (C - D) / sqrt((n0 - t_a)(n0 - t_b)) with n0 = m(m-1)/2 and t_a, t_b the pairs tied in
-    a and in b, so C - D is recovered from it and the tie counts.
-    """
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    n0 = a.size * (a.size - 1) / 2.0
-    tb = kendalltau(a, b, method="asymptotic").statistic
-    if not np.isfinite(tb):
-        return float("nan")
-    con_minus_dis = tb * np.sqrt((n0 - _tied_pairs(a)) * (n0 - _tied_pairs(b)))
-    return float(np.clip(con_minus_dis / n0, -1.0, 1.0))
-
-
-def _tied_pairs(x: np.ndarray) -> float:
-    _, counts = np.unique(x, return_counts=True)
-    return float((counts * (counts - 1.0) / 2.0).sum())
+    """Kendall's tau-a, (concordant - discordant) / (m(m - 1)/2): an exact compiled O(m log m) count
+    (:mod:`psychoface.analyses.kendall`); NaN when either vector is constant."""
+    return kendall.tau_a(a, b)
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

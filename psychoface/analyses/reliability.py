@@ -2,8 +2,13 @@
 noise ceiling that reliability puts on any predictor of the mean ratings.
 
 Split-half (``split_half_reliability``). For every attribute and every stimulus rated at least
-``min_ratings`` times, the stimulus's k ratings are split at random into two halves of floor(k/2) and
-ceil(k/2) ratings, and the half means are correlated across stimuli (Pearson). This is repeated over
+``min_ratings`` times, the ratings are split into two halves and the half means are correlated across
+stimuli (Pearson). When rater ids exist, the *raters* are split into two halves (within each connected
+block of the stimulus x rater design, :mod:`psychoface.analyses.icc`), so that a rater's ratings stay in
+one half, as the RSA noise ceiling does; this needs every stimulus to have raters in both halves, and a
+split that leaves a stimulus without ratings in a half is drawn again (up to 50 times). Otherwise -- no
+rater ids, or too few raters per stimulus -- each stimulus's k ratings are split at random into two
+halves of floor(k/2) and ceil(k/2) ratings. The ``split`` column says which. This is repeated over
 ``n_splits`` random splits; the split-half correlations are averaged (arithmetic mean over splits,
 ``r_half``) and the *average* is stepped up to the full number of ratings with the Spearman-Brown formula,
 factor 2:
@@ -44,8 +49,9 @@ smallest keys form half A. Then, per bootstrap resample, ``rng.random(n_stimuli)
 ``floor(u * n_stimuli)`` is taken (stimuli in order of first appearance). A plain loop that makes the
 same calls reproduces every number (to floating-point rounding).
 
-Intraclass correlations (``icc``) are computed by :func:`pingouin.intraclass_corr` (Shrout & Fleiss,
-1979; McGraw & Wong, 1996) on a complete stimuli x raters table.
+Intraclass correlations (``icc``, :mod:`psychoface.analyses.icc`) are computed per connected block of the
+stimulus x rater design: by :func:`pingouin.intraclass_corr` in complete blocks, from the variance
+components of crossed random effects (statsmodels MixedLM) in incomplete ones.
 
 Noise ceiling (``noise_ceiling``): the correlation of the observed mean ratings with their true scores
 is sqrt(reliability) (Spearman, 1904), which bounds the Pearson correlation any predictor can reach with
@@ -54,12 +60,12 @@ the mean ratings.
 
 from __future__ import annotations
 
-import warnings
 import zlib
 
 import numpy as np
 import pandas as pd
 
+from psychoface.analyses.icc import ICC_FORMS, icc  # noqa: F401  (the public reliability functions)
 from psychoface.analyses.inference import percentile_ci, resample_counts, spearman_brown
 from psychoface.errors import PsychofaceError
 
@@ -73,6 +79,15 @@ SPLIT_HALF_METHOD = (
     "stepped up with the Spearman-Brown formula for a test of double length; reliability undefined when the "
     "mean split-half correlation is not positive"
 )
+RATER_SPLIT_METHOD = (
+    "split-half by raters: the raters were split at random into two halves (within each block of stimuli "
+    "and the raters who rated them), the mean ratings of each half were correlated across stimuli (Pearson), "
+    "the correlations were averaged over random splits, and the mean split-half correlation was stepped up "
+    "with the Spearman-Brown formula for a test of double length; reliability undefined when the mean "
+    "split-half correlation is not positive"
+)
+SPLITS = ("auto", "raters", "ratings")
+_REDRAWS = 50
 NOISE_CEILING_METHOD = (
     "square root of the random split-half (Spearman\u2013Brown) reliability of the mean ratings, the highest "
     "correlation any predictor can reach with them (Spearman, 1904; Lage-Castellanos et al., 2019); "
@@ -85,17 +100,6 @@ FEW_RATINGS_NOTE = (
     "than nominal (in 200 simulated studies of 80 stimuli x 3 ratings, true reliability .5625: mean "
     "estimate about .54, 95% CI coverage about .90); read it as a lower bound or collect more ratings"
 )
-
-# Shrout & Fleiss (1979) name -> (McGraw & Wong (1996) name as in pingouin >= 0.7, description).
-ICC_FORMS = {
-    "ICC1": ("ICC(1,1)", "one-way random effects, single rating"),
-    "ICC2": ("ICC(A,1)", "two-way random effects, absolute agreement, single rating"),
-    "ICC3": ("ICC(C,1)", "two-way mixed effects, consistency, single rating"),
-    "ICC1k": ("ICC(1,k)", "one-way random effects, mean of k ratings"),
-    "ICC2k": ("ICC(A,k)", "two-way random effects, absolute agreement, mean of k ratings"),
-    "ICC3k": ("ICC(C,k)", "two-way mixed effects, consistency, mean of k ratings"),
-}
-
 
 # --------------------------------------------------------------------------------------------------
 # input
@@ -219,6 +223,39 @@ def _half_means(codes, ratings, counts, n_splits, rng):
     return sums_a / n_a, (totals - sums_a) / (counts - n_a)
 
 
+def _rater_half_means(codes, raters, ratings, n_stim, n_splits, rng):
+    """Half means (two arrays (n_splits, n_stimuli)) of random halves of the raters, drawn within each
+    connected block of the design; None when some split cannot give every stimulus ratings in both
+    halves within :data:`_REDRAWS` draws."""
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    r_codes, names = pd.factorize(pd.Series(raters), sort=False)
+    n_r = len(names)
+    graph = sparse.coo_matrix((np.ones(codes.size), (codes, n_stim + r_codes)), shape=(n_stim + n_r,) * 2)
+    _, label = connected_components(graph, directed=False)
+    block = label[n_stim:]
+    size = np.bincount(block)
+    mean_a, mean_b = np.empty((n_splits, n_stim)), np.empty((n_splits, n_stim))
+    for i in range(n_splits):
+        for _ in range(_REDRAWS):
+            key = rng.random(n_r)
+            order = np.lexsort((key, block))  # by block, random within a block
+            rank = np.empty(n_r, dtype=np.int64)
+            starts = np.concatenate([[0], np.cumsum(size)[:-1]])
+            rank[order] = np.arange(n_r) - starts[block[order]]
+            in_a = (rank < size[block] // 2)[r_codes]
+            k_a = np.bincount(codes[in_a], minlength=n_stim)
+            k_b = np.bincount(codes[~in_a], minlength=n_stim)
+            if (k_a > 0).all() and (k_b > 0).all():
+                break
+        else:
+            return None
+        mean_a[i] = np.bincount(codes[in_a], weights=ratings[in_a], minlength=n_stim) / k_a
+        mean_b[i] = np.bincount(codes[~in_a], weights=ratings[~in_a], minlength=n_stim) / k_b
+    return mean_a, mean_b
+
+
 def _row_pearson(a, b):
     """Pearson r of each row of ``a`` with the same row of ``b``; NaN where either row is constant."""
     a = a - a.mean(axis=-1, keepdims=True)
@@ -289,6 +326,7 @@ def split_half_reliability(
     min_ratings: int = 2,
     bootstrap_splits: int = 20,
     seed: int = 0,
+    split: str = "auto",
 ) -> pd.DataFrame:
     """Random split-half reliability of the mean rating of each attribute, with a bootstrap CI.
 
@@ -313,10 +351,13 @@ def split_half_reliability(
         is linear in it; split-to-split variation is small next to stimulus sampling variation).
     seed : int
         Seed; each attribute draws from ``default_rng([seed, crc32(attribute)])`` (module docstring).
+    split : str
+        ``"auto"``: halves of the raters when rater ids exist and every stimulus can have raters in both
+        halves, else random halves of each stimulus's ratings; ``"raters"`` or ``"ratings"`` to choose.
 
     Returns
     -------
-    DataFrame, one row per attribute: ``attribute``, ``n`` (stimuli used), ``ratings_min``,
+    DataFrame, one row per attribute: ``attribute``, ``split`` (``raters`` or ``ratings``), ``n`` (stimuli used), ``ratings_min``,
     ``ratings_median``, ``ratings_max`` (ratings per used stimulus), ``n_splits``, ``r_half`` (mean
     uncorrected split-half r over splits), ``reliability`` (Spearman-Brown of ``r_half``; NaN when
     ``r_half`` <= 0), ``ci_low``, ``ci_high`` (within [0, 1]), ``noise_ceiling`` (sqrt of the
@@ -344,6 +385,10 @@ def split_half_reliability(
     seed = _check_count("seed", seed, 0)
     if not 0 < ci_level < 1:
         raise PsychofaceError(f"ci_level = {ci_level} must lie between 0 and 1, e.g. 0.95")
+    if split not in SPLITS:
+        raise PsychofaceError(f"split = {split!r}: use auto, raters or ratings")
+    if split == "raters" and "rater" not in table.columns:
+        raise PsychofaceError(f"{source}: split = 'raters' needs rater ids (a rater column); there are none")
 
     rows = []
     groups = dict(tuple(table.groupby("attribute", sort=False)))
@@ -351,13 +396,16 @@ def split_half_reliability(
         rows.append(
             _split_half_one(
                 groups[attribute], attribute, n_splits, n_bootstrap, bootstrap_splits, ci_level,
-                min_ratings, seed, source,
+                min_ratings, seed, source, split,
             )
         )
     df = pd.DataFrame(rows)
+    used = set(df["split"])
     df.attrs["psychoface"] = {
         "analysis": "split_half_reliability",
-        "method": SPLIT_HALF_METHOD,
+        "method": RATER_SPLIT_METHOD if used == {"raters"} else SPLIT_HALF_METHOD if used == {"ratings"} else (
+            f"{RATER_SPLIT_METHOD} (attributes with split = raters); {SPLIT_HALF_METHOD} (split = ratings)"),
+        "split": split,
         "estimator": "Spearman-Brown (factor 2) of the mean split-half r over random splits; undefined "
         "(NaN, with a note) when the mean split-half r <= 0",
         "seed": seed,
@@ -382,7 +430,7 @@ def split_half_reliability(
 
 
 def _split_half_one(
-    sub, attribute, n_splits, n_bootstrap, bootstrap_splits, ci_level, min_ratings, seed, source
+    sub, attribute, n_splits, n_bootstrap, bootstrap_splits, ci_level, min_ratings, seed, source, split="auto"
 ):
     codes_all, _ = pd.factorize(sub["stimulus"], sort=False)
     counts_all = np.bincount(codes_all)
@@ -402,6 +450,7 @@ def _split_half_one(
     counts = counts_all[keep_stim]
     row = {
         "attribute": attribute,
+        "split": "ratings",
         "n": n_used,
         "ratings_min": int(counts.min()),
         "ratings_median": float(np.median(counts)),
@@ -419,14 +468,30 @@ def _split_half_one(
         row["note"] = f"constant ratings (every rating is {ratings[0]:g}): reliability undefined"
         return row
     rng = _attribute_rng(seed, attribute)
-    mean_a, mean_b = _half_means(codes, ratings, counts, n_splits, rng)
+    notes = []
+    halves = None
+    if split != "ratings" and "rater" in sub.columns:
+        halves = _rater_half_means(codes, sub["rater"].to_numpy()[keep_row], ratings, len(counts), n_splits, rng)
+        if halves is None:
+            if split == "raters":
+                raise PsychofaceError(
+                    f"{source}: attribute {attribute!r}: no split of the raters into halves leaves every stimulus "
+                    f"with ratings in both halves (too few raters per stimulus); use split = 'ratings'"
+                )
+            notes.append("too few raters per stimulus to split the raters into halves: random halves of each "
+                         "stimulus's ratings instead")
+            rng = _attribute_rng(seed, attribute)
+    if halves is None:
+        mean_a, mean_b = _half_means(codes, ratings, counts, n_splits, rng)
+    else:
+        mean_a, mean_b = halves
+        row["split"] = "raters"
     r = _row_pearson(mean_a, mean_b)
     valid = int(np.isfinite(r).sum())
     if valid == 0:
-        row["note"] = "half means do not vary across stimuli in any split: reliability undefined"
+        row["note"] = "; ".join(notes + ["half means do not vary across stimuli in any split: reliability undefined"])
         return row
     row["r_half"] = float(_mean_over_splits(r))
-    notes = []
     if valid < n_splits:
         notes.append(f"{n_splits - valid} of {n_splits} splits had constant half means and were skipped")
     if row["r_half"] > 0:
@@ -447,153 +512,6 @@ def _split_half_one(
         )
     row["note"] = "; ".join(notes)
     return row
-
-
-def icc(trials, *, attributes=None, forms=None) -> pd.DataFrame:
-    """Intraclass correlations of the ratings of each attribute, by :func:`pingouin.intraclass_corr`.
-
-    Targets are stimuli, raters the ``rater`` ids. Repeated ratings of a stimulus by the same rater are
-    averaged first (as pingouin's pivot does). pingouin needs a complete stimuli x raters table; when
-    some raters did not rate some stimuli, a complete sub-table is kept by greedy deletion: repeatedly the
-    rater or the stimulus with the largest fraction of missing cells among those still kept is dropped (a
-    rater on ties), until no cell is missing. The numbers of stimuli and raters dropped are reported.
-
-    Parameters
-    ----------
-    trials : DataFrame or Ratings
-        Long table with ``stimulus``, ``attribute``, ``rating`` and ``rater``.
-    attributes : list of str, optional
-        Attributes to analyse (default: all).
-    forms : list of str, optional
-        Shrout & Fleiss names among ``ICC1, ICC2, ICC3, ICC1k, ICC2k, ICC3k`` (default: all six).
-        Psychologists usually report ICC2/ICC2k (absolute agreement) or ICC3/ICC3k (consistency).
-
-    Returns
-    -------
-    DataFrame, one row per attribute and form: ``attribute``, ``type`` (Shrout & Fleiss), ``type_mw``
-    (McGraw & Wong), ``description``, ``icc``, ``F``, ``df1``, ``df2``, ``p`` (F test of ICC = 0),
-    ``ci_low``, ``ci_high`` (95%, F-distribution based, McGraw & Wong, 1996), ``n`` (stimuli), ``k``
-    (raters), ``stimuli_dropped``, ``raters_dropped``, ``repeats_averaged``, ``note``.
-
-    References: Shrout & Fleiss (1979), Psychological Bulletin, 86, 420-428; McGraw & Wong (1996),
-    Psychological Methods, 1, 30-46; Koo & Li (2016), J. Chiropractic Medicine, 15, 155-163.
-    """
-    table, source = _trial_table(trials, need_rater=True)
-    attributes = _select_attributes(table, attributes, source)
-    forms = list(ICC_FORMS) if forms is None else ([forms] if isinstance(forms, str) else list(forms))
-    unknown = [f for f in forms if f not in ICC_FORMS]
-    if unknown or not forms:
-        raise PsychofaceError(
-            f"unknown ICC form(s) {', '.join(map(repr, unknown)) or '(none given)'}; use any of "
-            f"{', '.join(ICC_FORMS)}"
-        )
-    groups = dict(tuple(table.groupby("attribute", sort=False)))
-    parts = [_icc_one(groups[a], a, forms, source) for a in attributes]
-    df = pd.concat(parts, ignore_index=True)
-    df.attrs["psychoface"] = {
-        "analysis": "icc",
-        "method": "intraclass correlations (Shrout & Fleiss, 1979; McGraw & Wong, 1996) by "
-        "pingouin.intraclass_corr on a complete stimuli x raters table",
-        "seed": None,
-        "forms": forms,
-        "ci_level": 0.95,
-        "ci_method": "F distribution (McGraw & Wong, 1996)",
-        "p_method": "F test of ICC = 0",
-        "correction": "none",
-        "family": None,
-        "incomplete_design": "greedy deletion of the rater or stimulus with the largest fraction of "
-        "missing cells until the table is complete; repeated ratings by one rater averaged",
-        "attributes": attributes,
-    }
-    return df
-
-
-def _complete_block(present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of a complete sub-table of the boolean ``present`` (greedy deletion)."""
-    rows = np.ones(present.shape[0], bool)
-    cols = np.ones(present.shape[1], bool)
-    row_have = present.sum(axis=1).astype(float)
-    col_have = present.sum(axis=0).astype(float)
-    while rows.any() and cols.any():
-        row_missing = np.where(rows, 1.0 - row_have / cols.sum(), -1.0)
-        col_missing = np.where(cols, 1.0 - col_have / rows.sum(), -1.0)
-        i, j = int(np.argmax(row_missing)), int(np.argmax(col_missing))
-        if max(row_missing[i], col_missing[j]) <= 0:
-            break
-        if col_missing[j] >= row_missing[i]:
-            cols[j] = False
-            row_have -= present[:, j]
-        else:
-            rows[i] = False
-            col_have -= present[i, :]
-    return rows, cols
-
-
-def _icc_one(sub, attribute, forms, source):
-    import pingouin
-
-    cells = sub.groupby(["stimulus", "rater"], sort=False)["rating"].agg(["mean", "size"])
-    repeats = int((cells["size"] - 1).sum())
-    wide = cells["mean"].unstack("rater")
-    rows, cols = _complete_block(wide.notna().to_numpy())
-    block = wide.loc[rows, cols]
-    n, k = block.shape
-    if n < MIN_STIMULI or k < 2:
-        raise PsychofaceError(
-            f"{source}: attribute {attribute!r}: the largest complete stimuli x raters table found has "
-            f"{n} stimuli and {k} raters; ICCs need >= {MIN_STIMULI} stimuli rated by the same >= 2 raters: "
-            "use split_half_reliability instead"
-        )
-    base = {
-        "attribute": attribute,
-        "n": n,
-        "k": k,
-        "stimuli_dropped": int(wide.shape[0] - n),
-        "raters_dropped": int(wide.shape[1] - k),
-        "repeats_averaged": repeats,
-    }
-    values = block.to_numpy()
-    out = []
-    if np.ptp(values) == 0:
-        for form in forms:
-            out.append(
-                {**base, "type": form, "type_mw": ICC_FORMS[form][0], "description": ICC_FORMS[form][1],
-                 "icc": np.nan, "F": np.nan, "df1": n - 1, "df2": np.nan, "p": np.nan,
-                 "ci_low": np.nan, "ci_high": np.nan,
-                 "note": f"constant ratings (every rating is {values.flat[0]:g}): ICC undefined"}
-            )
-        return _icc_frame(out)
-    long = block.rename_axis(index="stimulus", columns="rater").stack().rename("rating").reset_index()
-    with warnings.catch_warnings():
-        # pingouin's own pandas calls raise deprecation warnings under pandas 3 that users cannot act on
-        warnings.filterwarnings("ignore", message="The inplace keyword")
-        res = pingouin.intraclass_corr(data=long, targets="stimulus", raters="rater", ratings="rating")
-    ci_col = next(c for c in res.columns if str(c).startswith("CI95"))
-    p_col = "pval" if "pval" in res.columns else "p_val"
-    # rows are matched by pingouin's Type column: McGraw & Wong names (pingouin >= 0.7, "ICC(A,1)") or
-    # Shrout & Fleiss names (older versions, "ICC2"); never by position
-    by_type = {str(rec["Type"]): rec for rec in res.to_dict("records")}
-    for form in forms:
-        rec = by_type.get(ICC_FORMS[form][0], by_type.get(form))
-        if rec is None:
-            raise PsychofaceError(
-                f"pingouin {pingouin.__version__}: intraclass_corr returned no row of Type "
-                f"{ICC_FORMS[form][0]!r} or {form!r} (Types: {', '.join(by_type)}); install pingouin >= 0.7"
-            )
-        low, high = np.asarray(rec[ci_col], dtype=float)
-        out.append(
-            {**base, "type": form, "type_mw": ICC_FORMS[form][0], "description": ICC_FORMS[form][1],
-             "icc": float(rec["ICC"]), "F": float(rec["F"]), "df1": int(rec["df1"]),
-             "df2": int(rec["df2"]), "p": float(rec[p_col]), "ci_low": float(low),
-             "ci_high": float(high), "note": ""}
-        )
-    return _icc_frame(out)
-
-
-def _icc_frame(records):
-    columns = ["attribute", "type", "type_mw", "description", "icc", "F", "df1", "df2", "p", "ci_low",
-               "ci_high", "n", "k", "stimuli_dropped", "raters_dropped", "repeats_averaged", "note"]
-    return pd.DataFrame(records, columns=columns)
 
 
 def noise_ceiling(reliability):

@@ -24,10 +24,10 @@
   covariate RDMs does not remove (Guillot & Rousset, 2013): in tests/test_rsa.py it rejected a true
   "no relation beyond the pixels" at alpha = .05 in 46% of 300 simulated studies.
 - Layer comparisons: a paired bootstrap over stimuli (the same resamples for both layers).
-- Cost: Spearman and Pearson permutations and resamples are vectorised inner products. Kendall's tau-a is
-  not: each permuted or resampled statistic is its own O(m log m) tau-a over m = n(n - 1)/2 pairs (about
-  50 ms at 500 stimuli, so 10,000 permutations + 5,000 resamples take about 12 min per layer x rating
-  RDM); a one-line warning gives the estimated time when it exceeds a minute.
+- Cost: Spearman and Pearson permutations and resamples are vectorised inner products. Kendall's tau-a
+  is an exact compiled count per permuted or resampled statistic, O(m log m) over m = n(n - 1)/2 pairs,
+  in parallel threads (:mod:`psychoface.analyses.kendall`; about 3 ms per statistic at 500 stimuli on one
+  core).
 
 Guillot, G., & Rousset, F. (2013). Dismantling the Mantel tests. *Methods in Ecology and Evolution, 4*(4),
 336-344. https://doi.org/10.1111/2041-210x.12018
@@ -36,8 +36,6 @@ Guillot, G., & Rousset, F. (2013). Dismantling the Mantel tests. *Methods in Eco
 from __future__ import annotations
 
 import functools
-import time
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -46,6 +44,7 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import rankdata
 from threadpoolctl import threadpool_limits
 
+from psychoface.analyses import kendall, rdm_bootstrap
 from psychoface.analyses.inference import (
     correct_p,
     correction_label,
@@ -62,7 +61,6 @@ from psychoface.analyses.rdm import (
     as_rdm_dict,
     check_method,
     compare,
-    tau_a,
 )
 from psychoface.errors import PsychofaceError
 
@@ -79,7 +77,6 @@ SPLITS = {
 }
 """How :func:`rating_rdm_noise_ceiling` halves the ratings: by raters when rater ids exist."""
 _CORRELATION_NAMES = {"spearman": "Spearman", "pearson": "Pearson", "tau-a": "Kendall tau-a"}
-_SLOW_SECONDS = 60.0  # tau-a inference estimated to take longer than this is announced
 _GATHER_ELEMENTS = 1 << 16  # entries gathered per block (cache-sized)
 _FIXED_BYTES = 512 * 2**20  # fixed RDM vectors laid out for the gather, per pass
 _PERM_BATCH = 256
@@ -117,9 +114,8 @@ def rsa(
     correlation are left out of the CI; ``attrs["psychoface"]["n_bootstrap_undefined"]`` is the largest
     number left out of any row.
 
-    Cost: Spearman and Pearson are vectorised. ``method="tau-a"`` computes one O(m log m) Kendall tau-a per
-    permutation and per resample (m = n(n - 1)/2 pairs; about 50 ms each at 500 stimuli, about 12 min for
-    10,000 permutations + 5,000 resamples per row); a warning gives the estimate when it exceeds a minute.
+    Cost: Spearman and Pearson are vectorised. ``method="tau-a"`` computes one exact O(m log m) Kendall
+    tau-a per permutation and per resample (m = n(n - 1)/2 pairs), compiled and in parallel threads.
     """
     check_method(method)
     layers = as_rdm_dict(layer_rdms, "layer")
@@ -134,20 +130,22 @@ def rsa(
     ceiling, ceiling_method, ceiling_split = _ceilings(noise_ceiling, Q, method)
     perm_ss, boot_ss = np.random.SeedSequence(seed).spawn(2)
 
-    # every vector is ranked (Spearman) and standardised once; the correlation is then an inner product
+    # every vector is ranked (Spearman) and standardised once; the correlation is then an inner product.
+    # tau-a: the rating vectors are sorted once (kendall.TauFixed); layer vectors are prepared one at a time
     if method == "tau-a":
-        kind, prep = "tau-a", (lambda rdm: rdm.dissimilarities)
+        kind, fixed = "tau-a", [kendall.TauFixed(ratings[b].dissimilarities, n) for b in Q]
     else:
-        kind, prep = "standardised", (lambda rdm: _standardise(rdm.dissimilarities, method, rdm.name))
-    fixed = [prep(ratings[b]) for b in Q]
-    xs = [prep(layers[a]) for a in L]
-    start = time.perf_counter()
-    est = np.array([[tau_a(x, f) if kind == "tau-a" else np.dot(x, f) for f in fixed] for x in xs])
-    if kind == "tau-a":
-        _warn_if_slow((time.perf_counter() - start) / est.size, est.size, n_permutations, n_bootstrap, n)
+        kind, fixed = "standardised", [_standardise(ratings[b].dissimilarities, method, b) for b in Q]
+    est = np.empty((len(L), len(Q)))
     p = np.full(est.shape, np.nan)
-    if n_permutations:
-        for i, x in enumerate(xs):
+    for i, a in enumerate(L):
+        if kind == "tau-a":
+            x = layers[a].dissimilarities
+            est[i] = [kendall.tau_a(x, ratings[b].dissimilarities) for b in Q]
+        else:
+            x = _standardise(layers[a].dissimilarities, method, a)
+            est[i] = [np.dot(x, f) for f in fixed]
+        if n_permutations:
             p[i] = permutation_p(est[i], _mantel_null(x, fixed, kind, n_permutations, perm_ss), alternative)
     low = np.full(est.shape, np.nan)
     high = np.full(est.shape, np.nan)
@@ -323,7 +321,7 @@ def compare_layers(
     resamples for every rating RDM); ``difference`` = A - B with its percentile CI and a two-sided bootstrap
     p = min(1, 2 min(#(d* <= 0) + 1, #(d* >= 0) + 1) / (N + 1)) over the N resamples where both correlations
     are defined; ``p_corr``: ``correction`` across the rating RDMs. With tau-a each resample costs two
-    O(m log m) tau-a per rating RDM (see :func:`rsa`).
+    compiled O(m log m) tau-a per rating RDM (see :func:`rsa`).
     """
     check_method(method)
     _check_options(0, n_bootstrap, ci_level, "two-sided", correction)
@@ -333,10 +331,7 @@ def compare_layers(
     rdm_b = align(rdm_b, ids, rdm_a.name)
     ratings = {k: align(v, ids, rdm_a.name) for k, v in as_rdm_dict(rating_rdms, "rating").items()}
     stat = METHODS[method]
-    start = time.perf_counter()
     est = np.array([[compare(layer, r, method) for r in ratings.values()] for layer in (rdm_a, rdm_b)])
-    if method == "tau-a":
-        _warn_if_slow((time.perf_counter() - start) / est.size, est.size, 0, n_bootstrap, len(ids))
     boot = _bootstrap_cross(
         [rdm_a.dissimilarities, rdm_b.dissimilarities], [r.dissimilarities for r in ratings.values()], method,
         len(ids), n_bootstrap, np.random.default_rng(seed),
@@ -474,11 +469,13 @@ def _mantel_null(permuted, fixed, kind, n_permutations, seed_seq) -> np.ndarray:
 
     Permutation k is the k-th ``rng.permutation(n)`` of ``numpy.random.default_rng(seed_seq)``.
     ``kind="standardised"``: all vectors are standardised (:func:`_standardise`) and the statistic is the
-    inner product of each fixed vector with the permuted one; ``kind="tau-a"``: raw vectors, Kendall's tau-a.
+    inner product of each fixed vector with the permuted one; ``kind="tau-a"``: the raw permuted vector and
+    :class:`psychoface.analyses.kendall.TauFixed` fixed vectors, Kendall's tau-a.
     """
     n = _n_from_pairs(len(permuted))
     if kind == "tau-a":
-        return _tau_a_null(np.asarray(permuted, float), fixed, n, n_permutations, seed_seq)
+        return np.stack([kendall.permutation_null(permuted, f, np.random.default_rng(seed_seq), n_permutations)
+                         for f in fixed], axis=1).reshape(n_permutations, len(fixed))
     square = squareform(permuted, checks=False)
     blocks = _row_blocks(n)
     per_pass = max(1, _FIXED_BYTES // (8 * sum((r1 - r0) * (n - r0) for r0, r1 in blocks)))
@@ -537,25 +534,7 @@ def _permuted_products(square, layout, blocks, perms) -> np.ndarray:
     return out
 
 
-def _tau_a_null(x, fixed, n, n_permutations, seed_seq) -> np.ndarray:
-    """Kendall tau-a of each fixed vector with the permuted ``x``: O(m log m) per permutation."""
-    square = squareform(x, checks=False)
-    i, j = _pair_indices(n)
-    rng = np.random.default_rng(seed_seq)
-    out = np.empty((n_permutations, len(fixed)))
-    for k in range(n_permutations):
-        perm = rng.permutation(n)
-        xp = square[perm[i], perm[j]]
-        out[k] = [tau_a(xp, f) for f in fixed]
-    return out
-
-
-def _pair_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of every entry of the condensed upper triangle (like np.triu_indices(n, 1))."""
-    counts = np.arange(n - 1, 0, -1)
-    i = np.repeat(np.arange(n - 1), counts)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return i, np.arange(i.size) - np.repeat(starts, counts) + i + 1
+_pair_indices = kendall.pair_indices
 
 
 def _n_from_pairs(m: int) -> int:
@@ -639,36 +618,49 @@ class _Boot:
         return np.take(end - (np.diff(end, axis=1, prepend=0.0) - 1.0) / 2.0, self.group, axis=1)
 
 
-def _pair_weights(n: int, n_bootstrap: int, rng: np.random.Generator):
+def _counts(n: int, n_bootstrap: int, batch: int, rng: np.random.Generator):
     """Batches of resamples: resample k is the k-th ``rng.integers(0, n, n)``; yields (index of the batch's
-    first resample, (B, n) counts c of each stimulus, (B, m) weights c_i * c_j of each original pair of
-    distinct stimuli -- how often the pair occurs in the resample)."""
-    i, j = _pair_indices(n)
-    batch = max(1, _GATHER_ELEMENTS // i.size)
+    first resample, (B, n) int64 counts c of each stimulus in the resample)."""
     for start in range(0, n_bootstrap, batch):
         draws = np.stack([rng.integers(0, n, n) for _ in range(min(batch, n_bootstrap - start))])
         offsets = n * np.arange(len(draws))[:, None]
-        c = np.bincount((draws + offsets).ravel(), minlength=n * len(draws)).reshape(len(draws), n)
+        yield start, np.bincount((draws + offsets).ravel(), minlength=n * len(draws)).reshape(len(draws), n)
+
+
+def _pair_weights(n: int, n_bootstrap: int, rng: np.random.Generator):
+    """Batches of resamples as :func:`_counts` (float64), with the (B, m) weights c_i * c_j of each original
+    pair of distinct stimuli -- how often the pair occurs in the resample."""
+    i, j = _pair_indices(n)
+    for start, c in _counts(n, n_bootstrap, max(1, _GATHER_ELEMENTS // i.size), rng):
         c = c.astype(np.float64)
         yield start, c, np.take(c, i, axis=1) * np.take(c, j, axis=1)
 
 
-@_one_blas_thread
 def _bootstrap_cross(xs, ys, method, n, n_bootstrap, rng) -> np.ndarray:
-    """(N, len(xs), len(ys)) bootstrap RDM correlations of every x with every y."""
+    """(N, len(xs), len(ys)) bootstrap RDM correlations of every x with every y, compiled
+    (:mod:`psychoface.analyses.rdm_bootstrap`, :mod:`psychoface.analyses.kendall`). The layer vectors
+    ``xs`` are prepared one at a time, each replaying the same resamples, so memory holds one of them."""
     out = np.full((n_bootstrap, len(xs), len(ys)), np.nan)
     if method == "tau-a":
-        for start, _, w in _pair_weights(n, n_bootstrap, rng):
-            for b, reps in enumerate(w.astype(np.int64), start):
-                out[b] = [[tau_a(np.repeat(x, reps), np.repeat(y, reps)) for y in ys] for x in xs]
-        return out
-    pairs = _pair_indices(n)
-    bx = [_Boot(x, method, pairs) for x in xs]
-    by = [_Boot(y, method, pairs) for y in ys]
-    for start, c, w in _pair_weights(n, n_bootstrap, rng):
-        X = np.stack([v.standardised(c, w) for v in bx]) * w  # (len(xs), B, m)
-        for k, v in enumerate(by):
-            out[start : start + len(w), :, k] = np.einsum("xbm,bm->bx", X, v.standardised(c, w))
+        fixed = [kendall.TauFixed(y, n) for y in ys]
+        prepare = lambda x: [kendall.ranked(x, f) for f in fixed]  # noqa: E731
+        stat = lambda px, k, c: kendall.bootstrap(px[k], fixed[k], c)  # noqa: E731
+    elif method == "spearman":
+        py = [rdm_bootstrap.Prepared(y, n) for y in ys]
+        prepare = lambda x: rdm_bootstrap.Prepared(x, n)  # noqa: E731
+        stat = lambda px, k, c: rdm_bootstrap.spearman(px, py[k], c)  # noqa: E731
+    else:
+        zy = [_standardise(y, method) for y in ys]
+        prepare = lambda x: _standardise(x, method)  # noqa: E731
+        stat = lambda px, k, c: rdm_bootstrap.pearson(px, zy[k], n, c)  # noqa: E731
+    state = rng.bit_generator.state
+    for a, x in enumerate(xs):
+        rng.bit_generator.state = state  # the same resamples for every layer
+        px = prepare(x)
+        for start, c in _counts(n, n_bootstrap, kendall.BATCH, rng):
+            for k in range(len(ys)):
+                out[start : start + len(c), a, k] = stat(px, k, c)
+        del px
     return out
 
 
@@ -819,7 +811,7 @@ def _vector_corr(a, b, method) -> float:
     if a is None or b is None or np.ptp(a) == 0 or np.ptp(b) == 0:
         return np.nan
     if method == "tau-a":
-        return tau_a(a, b)
+        return kendall.tau_a(a, b)
     if method == "spearman":
         a, b = rankdata(a), rankdata(b)
     a = a - a.mean()
@@ -890,19 +882,3 @@ def _ci_method(text: str, undefined: int, n_bootstrap: int) -> str:
         return text
     return (f"{text}; resamples with an undefined correlation (an RDM constant among the drawn pairs) ignored: "
             f"up to {undefined:,} of {n_bootstrap:,}")
-
-
-def _warn_if_slow(seconds_each: float, n_tests: int, n_permutations: int, n_bootstrap: int, n: int) -> None:
-    """Warn (one line) when tau-a inference, one O(m log m) tau-a per permutation and resample, will take
-    longer than _SLOW_SECONDS; ``seconds_each`` is the measured time of one observed tau-a."""
-    seconds = seconds_each * n_tests * (n_permutations + n_bootstrap)
-    if seconds <= _SLOW_SECONDS:
-        return
-    duration = f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
-    warnings.warn(
-        f"Kendall tau-a inference on {n} stimuli will take about {duration} ({n_permutations:,} permutations "
-        f"+ {n_bootstrap:,} resamples x {n_tests} correlation{'s' * (n_tests != 1)}, each an O(m log m) "
-        f"tau-a over {n * (n - 1) // 2:,} pairs); use fewer permutations/resamples or method='spearman'",
-        UserWarning,
-        stacklevel=3,
-    )

@@ -46,8 +46,9 @@ def run(
 ):
     """Run an analysis file end to end and write a report.
 
-    Writes reports/NAME/: report.html, report.docx, tables (Markdown, LaTeX, HTML, Word, CSV),
-    figures (PNG 300 dpi, PDF) and provenance.json.
+    Writes reports/NAME/: report.html, report.docx, report.tex with references.bib, tables (Markdown,
+    LaTeX, HTML, Word, CSV), figures (PNG 300 dpi, PDF) and provenance.json. The [[analysis]] kinds are
+    the analysis commands (psychoface KIND --help lists a kind's options).
     """
     from psychoface.reports.report import run_analysis_file
 

@@ -53,7 +53,7 @@ def check(
     cfg = load_config(config, images=images, ratings=ratings)
     report = check_study(
         cfg.images_path,
-        cfg.ratings_path if cfg.ratings else None,
+        cfg.ratings_source if cfg.has_ratings else None,
         id_column=cfg.id_column,
         path_column=cfg.path_column,
         decode=decode,
@@ -104,6 +104,8 @@ def extract(
     batch_size: Optional[int] = typer.Option(None, help="Images per forward pass (psychoface.toml: batch_size)."),
     workers: Optional[int] = typer.Option(None, help="Image-decoding processes (psychoface.toml: workers)."),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or mps (psychoface.toml: device)."),
+    precision: Optional[str] = typer.Option(
+        None, help="fp32, bf16 (bf16-capable CPUs, CUDA) or fp16 (CUDA) (psychoface.toml: precision)."),
     store: Optional[str] = StoreOption,
     seed: Optional[int] = SeedOption,
     overwrite: bool = typer.Option(False, "--overwrite", help="Discard an existing store that does not match."),
@@ -116,7 +118,7 @@ def extract(
 
     cfg = load_config(
         config, images=images, model=model, weights=weights, layers=split_list(layer), pooling=pooling,
-        batch_size=batch_size, workers=workers, device=device, store=store, seed=seed,
+        batch_size=batch_size, workers=workers, device=device, precision=precision, store=store, seed=seed,
     )
     with Progress(
         TextColumn("[bold]extracting[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
@@ -130,6 +132,11 @@ def extract(
         f"stored {', '.join(store_.layers)} for {len(store_.stimulus_ids)} images in {store_.path}",
         highlight=False, markup=False,
     )
+    check = store_.manifest["runs"][-1].get("fidelity")
+    if check:
+        console.print(f"{store_.manifest['precision']} against fp32 on {check['images']} images: " + "; ".join(
+            f"{name} r = {v['r']:.5f} (lowest image {v['min_image_r']:.5f})" for name, v in check["layers"].items()),
+            highlight=False, markup=False)
 
 
 @handle_errors
@@ -195,8 +202,14 @@ def features_export(
     from psychoface.features.store import export_features
     from psychoface.workflows import open_store
 
-    written = export_features(open_store(load_config(config, store=store)), layer, output)
-    console.print(f"wrote {written}", highlight=False, markup=False)
+    fs = open_store(load_config(config, store=store))
+    with Progress(TextColumn("[bold]exporting[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("stimuli"),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("export", total=fs.n_stimuli)
+        written = export_features(fs, layer, output, progress=lambda done, total: bar.update(task, completed=done))
+    size = written.stat().st_size
+    console.print(f"wrote {written} ({fs.n_stimuli} stimuli x {fs.manifest['layers'][layer]['n_features']:,} "
+                  f"features, {size / 2**20:,.1f} MiB)", highlight=False, markup=False)
 
 
 @features_app.command("info")

@@ -435,6 +435,7 @@ def load_landmarks(
     images: str | os.PathLike | Sequence[Stimulus] | None = None,
     template: str | None = None,
     mirror=None,
+    require_all: bool = True,
 ) -> Landmarks:
     """Read a study's landmarks.
 
@@ -443,7 +444,9 @@ def load_landmarks(
     images folder (or its stimuli); when given, the landmarks are put in image order and every image must
     have landmarks and every landmark file an image. ``template``: ``dlib68``, ``webmorph189`` or ``custom``;
     None picks it from the number of points (68: dlib68, 189: webmorph189, else custom). ``mirror``:
-    left-right pairs (or a mirror map) for a custom template.
+    left-right pairs (or a mirror map) for a custom template. ``require_all=False`` drops the images that
+    have no landmarks (e.g. those detection skipped) instead of raising; landmarks without an image are
+    always an error.
     """
     stimuli = None
     if images is not None:
@@ -470,6 +473,7 @@ def load_landmarks(
             ids, coords = _read_files(files)
         elif path.suffix.lower() in TABLE_EXTENSIONS:
             ids, coords = read_landmark_table(path)
+            where = _with_detector(path)
         elif path.suffix.lower() in LANDMARK_EXTENSIONS:
             arr = read_tem(path) if path.suffix.lower() == ".tem" else read_pts(path)
             ids, coords = [path.stem], arr[None]
@@ -483,12 +487,26 @@ def load_landmarks(
         raise PsychofaceError(f"unknown landmark template {template!r}: use {', '.join(TEMPLATES)} or custom")
     landmarks = Landmarks(ids, coords, template, where, mirror)
     if stimuli is not None:
-        landmarks = _match_images(landmarks, stimuli)
+        landmarks = _match_images(landmarks, stimuli, require_all)
     return landmarks
 
 
-def _match_images(landmarks: Landmarks, stimuli: Sequence[Stimulus]) -> Landmarks:
+def _with_detector(path: Path) -> str:
+    """The path, followed by the detector named in a ``detector`` column (written by `psychoface landmarks`)."""
+    try:
+        head = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", nrows=1)
+    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        return str(path)
+    if "detector" in head.columns and len(head):
+        return f"{path} (detected: {head['detector'].iloc[0]})"
+    return str(path)
+
+
+def _match_images(landmarks: Landmarks, stimuli: Sequence[Stimulus], require_all: bool = True) -> Landmarks:
     image_ids = [s.id for s in stimuli]
+    if not require_all:
+        have_landmarks = set(landmarks.ids)
+        image_ids = [i for i in image_ids if i in have_landmarks]
     have = set(image_ids)
     orphans = [s for s in landmarks.ids if s not in have]
     if orphans:
@@ -511,9 +529,11 @@ def outside_image(landmarks: Landmarks, stimuli: Sequence[Stimulus]) -> list[str
     return out
 
 
-def study_landmarks(config, ids: Sequence[str] | None = None, *, template: str | None = None, mirror=None) -> Landmarks:
+def study_landmarks(config, ids: Sequence[str] | None = None, *, template: str | None = None, mirror=None,
+                    require_all: bool = True) -> Landmarks:
     """The landmarks of a study (``landmarks`` in psychoface.toml, else files beside the images), in image
     order, restricted to ``ids`` when given."""
     source = config.path(config.landmarks) if getattr(config, "landmarks", None) else None
-    landmarks = load_landmarks(source, images=config.images_path, template=template, mirror=mirror)
+    landmarks = load_landmarks(source, images=config.images_path, template=template, mirror=mirror,
+                               require_all=require_all)
     return landmarks.subset(ids) if ids is not None else landmarks

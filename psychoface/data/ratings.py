@@ -1,10 +1,13 @@
-"""Human ratings of the stimuli: one table read from CSV, TSV or XLSX, in either of two layouts.
+"""Human ratings of the stimuli: one table read from CSV, TSV or XLSX, in one of four layouts.
 
 * **wide**: one row per stimulus, an id column and one numeric column of (mean) ratings per attribute;
   empty cells mean "not rated".
 * **long** (trial level): one row per rating, with a stimulus, an attribute and a rating column, and
   optionally a rater column; other columns (e.g. One Million Impressions' ``rating_type``) are kept in
   :attr:`Ratings.trials` but not used. Means are the mean of all ratings per stimulus and attribute.
+* **per rater** and **Qualtrics**: one row per rater and one column per stimulus, for one attribute
+  (:mod:`psychoface.data.ratings_layouts`); several such files make one study
+  (:mod:`psychoface.data.ratings_files`).
 
 The layout is detected from the column names (case-insensitive; spaces and hyphens count as
 underscores): a table is long when it has a stimulus-like, an attribute-like and a rating-like column
@@ -51,6 +54,9 @@ class Ratings:
     ``trials``: long table with columns ``stimulus`` (str), ``attribute`` (str), ``rating`` (float), ``rater``
     (str, when the file has rater ids) and any extra columns of the file; None for a wide table.
     ``image_paths``: stimulus id -> image file, when the ids came from a column of image paths.
+    ``raters``: one row per rater (index ``rater``, str), its rater-level columns (sex, age, condition, ...);
+    None without rater ids. ``layouts``: one :class:`LayoutFound` per file read. ``notes``: plain statements
+    of how the files were combined (rater ids kept apart, files pooled).
     """
 
     means: pd.DataFrame
@@ -58,6 +64,9 @@ class Ratings:
     source: Path | None = None
     format: str = ""
     image_paths: dict[str, Path] | None = field(default=None, repr=False)
+    raters: pd.DataFrame | None = field(default=None, repr=False)
+    layouts: list = field(default_factory=list, repr=False)
+    notes: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         if not self.format:
@@ -65,6 +74,8 @@ class Ratings:
         means = self.means.copy()
         means.index = pd.Index(means.index.astype(str), name="stimulus")
         self.means = means
+        if self.raters is None and self.trials is not None and "rater" in self.trials.columns:
+            self.raters = rater_table(self.trials)
 
     @property
     def attributes(self) -> list[str]:
@@ -99,13 +110,83 @@ class Ratings:
         if self.trials is not None:
             trials = self.trials[self.trials["stimulus"].isin(ids)].reset_index(drop=True)
         paths = None if self.image_paths is None else {i: self.image_paths[i] for i in ids}
-        return Ratings(self.means.loc[ids], trials, self.source, self.format, paths)
+        raters = self.raters
+        if raters is not None and trials is not None:
+            raters = raters[raters.index.isin(set(trials["rater"]))]
+        return Ratings(self.means.loc[ids], trials, self.source, self.format, paths, raters, self.layouts, self.notes)
+
+
+@dataclass(frozen=True)
+class LayoutFound:
+    """What one ratings file turned out to be: its ``layout`` (``wide``, ``long``, ``per_rater``,
+    ``qualtrics``), the attributes it gave, and its numbers of rows, stimuli and raters."""
+
+    path: Path
+    layout: str
+    attributes: tuple[str, ...]
+    n_stimuli: int
+    n_raters: int | None = None
+    stimuli: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    def describe(self) -> str:
+        """``set1_happy.csv: per rater, happy; 12 stimuli, 8 raters``."""
+        names = {"wide": "wide (means)", "long": "long (one row per rating)", "per_rater": "per rater",
+                 "qualtrics": "Qualtrics export (per rater)"}
+        raters = f", {self.n_raters} raters" if self.n_raters is not None else ""
+        return (f"{self.path.name}: {names.get(self.layout, self.layout)}, {', '.join(self.attributes)}; "
+                f"{self.n_stimuli} stimuli{raters}")
+
+
+RATER_INFO_COLUMNS = ("age", "sex", "gender", "rater_sex", "rater_gender", "rater_age", "condition", "group",
+                      "sexual_orientation", "orientation", "preference", "sexual_preference", "ethnicity",
+                      "race", "country", "language", "education", "handedness")
+"""Rater-level column names (normalised) that are never stimuli in a per-rater file."""
+
+
+def rater_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per rater (index ``rater``): the columns of ``trials`` that hold one value per rater
+    (e.g. a ``rater_sex`` column repeated on every rating row of the long layout)."""
+    skip = {"stimulus", "attribute", "rating", "rater"}
+    grouped = trials.groupby("rater", sort=False)
+    keep = [c for c in trials.columns if c not in skip and (grouped[c].nunique(dropna=False) <= 1).all()]
+    return grouped[keep].first() if keep else pd.DataFrame(index=pd.Index(pd.unique(trials["rater"]), name="rater"))
+
+
+def split_by_raters(ratings: Ratings, column: str) -> dict[str, Ratings]:
+    """The ratings of each value of a rater-level ``column`` (e.g. ``rater_sex``), values in sorted order;
+    raters without a value are left out (``notes`` of each part say how many)."""
+    where = ratings.source or "the ratings"
+    if ratings.raters is None:
+        raise PsychofaceError(
+            f"--by {column}: {where} has no rater ids, so it cannot be split by a rater-level column; give one row "
+            f"per rater (or a rater column) with the rater-level columns")
+    if column not in ratings.raters.columns:
+        known = ", ".join(map(str, ratings.raters.columns)) or "none"
+        raise PsychofaceError(f"--by {column}: not a rater-level column of {where}; rater-level columns: {known}")
+    values = ratings.raters[column]
+    missing = int(values.isna().sum())
+    parts = {}
+    for value in sorted(values.dropna().unique(), key=str):
+        raters = set(values.index[values == value])
+        trials = ratings.trials[ratings.trials["rater"].isin(raters)].reset_index(drop=True)
+        notes = list(ratings.notes) + ([f"{missing} raters without a {column} value were left out"] if missing else [])
+        means = means_of_trials(trials).reindex(columns=ratings.means.columns)
+        parts[str(value)] = Ratings(means, trials, ratings.source, ratings.format, ratings.image_paths,
+                                    ratings.raters[ratings.raters.index.isin(raters)], ratings.layouts, notes)
+    if len(parts) < 2:
+        raise PsychofaceError(f"--by {column}: every rater has the same value ({', '.join(parts) or 'none'}); "
+                              f"choose a rater-level column with two or more values")
+    return parts
 
 
 def constant_attributes(ratings: Ratings) -> list[str]:
     """Attributes whose mean ratings do not vary across stimuli: two or more rated, all with the same mean."""
     m = ratings.means
     return [str(a) for a in m.columns if m[a].count() >= 2 and m[a].nunique(dropna=True) == 1]
+
+
+LAYOUTS = ("wide", "long", "per_rater", "qualtrics")
+"""Ratings layouts that ``format`` (``ratings_layout`` in psychoface.toml) can name; None or ``"auto"`` detects."""
 
 
 def load_ratings(
@@ -115,24 +196,42 @@ def load_ratings(
     path_column: str | None = None,
     images_root: str | os.PathLike | None = None,
     format: str | None = None,
+    attribute: str | None = None,
+    rater_column: str | None = None,
+    rater_columns=(),
+    qualtrics_ids: str = "question",
 ) -> Ratings:
     """Read a ratings table (CSV, TSV, any delimiter, gzip-compressed or not, or XLSX) into :class:`Ratings`.
 
     ``id_column``: the column of stimulus ids (default: the first column named like a stimulus, else the
     first column). ``path_column``: instead, a column of image paths relative to ``images_root`` (default:
     the ratings file's folder); the id is the file name without extension, the file must exist and lie
-    inside ``images_root``. ``format``: ``"wide"`` or ``"long"`` to override the detected layout.
+    inside ``images_root``. ``format``: one of :data:`LAYOUTS` to override the detected layout.
+    ``attribute``: the attribute this file rates (from the study file), for the per-rater layouts and for a
+    long file without an attribute column. ``rater_column``, ``rater_columns`` and ``qualtrics_ids``: see
+    :func:`psychoface.data.ratings_layouts.per_rater`.
+
+    Detection: a Qualtrics export has import ids (``{"ImportId": ...}``) in its third row; a table with
+    stimulus, attribute (or a given ``attribute``) and rating columns is long; a table without a
+    stimulus-like column that has a rater-like column, or whose attribute is given, is per rater; else wide.
     """
+    from psychoface.data import ratings_layouts
+
     path = Path(path).expanduser()
-    if format not in (None, "wide", "long"):
-        raise PsychofaceError(f"format {format!r}: unknown ratings layout; use 'wide' or 'long'")
+    if format == "auto":
+        format = None
+    if format not in (None, *LAYOUTS):
+        raise PsychofaceError(
+            f"ratings_layout {format!r}: unknown ratings layout; use auto, {', '.join(LAYOUTS)}"
+        )
     if id_column is not None and path_column is not None:
         raise PsychofaceError(
             f"{path}: give either id_column ({id_column!r}) or path_column ({path_column!r}), not both; "
             f"with a path column the id is the image file name"
         )
-    table = _read_table(path, lambda columns: _text_columns(columns, id_column or path_column))
-    for name, value in (("id_column", id_column), ("path_column", path_column)):
+    table = _read_table(path, lambda columns: _text_columns(columns, id_column or path_column) | (
+        {rater_column} & set(columns)))
+    for name, value in (("id_column", id_column), ("path_column", path_column), ("rater_column", rater_column)):
         if value is not None and value not in table.columns:
             raise PsychofaceError(
                 f"{path}: {name} {value!r} is not a column; columns are {', '.join(map(repr, table.columns))}"
@@ -141,15 +240,23 @@ def load_ratings(
     names = _names(table.columns)
     stim = id_column or path_column or _first(names, STIMULUS_COLUMNS)
     attr, rating, rater = (_first(names, syn) for syn in (ATTRIBUTE_COLUMNS, RATING_COLUMNS, RATER_COLUMNS))
+    rater = rater_column or rater
+    qualtrics = ratings_layouts.is_qualtrics(table.frame)
+    if format == "qualtrics" or (format is None and qualtrics):
+        return ratings_layouts.per_rater(reader, attribute, rater_column, rater_columns, qualtrics=True,
+                                         qualtrics_ids=qualtrics_ids)
     root = _images_root(path, images_root) if path_column else None
-    if format == "long" or (format is None and stim and attr and rating):
-        missing = [what for what, col in (("stimulus", stim), ("attribute", attr), ("rating", rating)) if not col]
+    long_attr = attr or (attribute if stim and rating and format != "wide" else None)
+    if format == "long" or (format is None and stim and long_attr and rating):
+        missing = [what for what, col in (("stimulus", stim), ("attribute", long_attr), ("rating", rating)) if not col]
         if missing:
             raise PsychofaceError(
                 f"{path}: the long layout needs a {' and a '.join(missing)} column; "
                 f"columns are {', '.join(map(repr, table.columns))}"
             )
-        return _long(reader, stim, attr, rating, rater, root)
+        return _long(reader, stim, attr, rating, rater, root, attribute)
+    if format == "per_rater" or (format is None and not stim and (attribute is not None or rater)):
+        return ratings_layouts.per_rater(reader, attribute, rater_column, rater_columns)
     id_col = stim or table.columns[0]
     skip = {id_col}
     if path_column:
@@ -160,7 +267,13 @@ def load_ratings(
             f"{path}: no attribute columns besides the id column {id_col!r}; a wide table needs one column of "
             f"ratings per attribute (or use the long layout: stimulus, attribute, rating)"
         )
-    return _wide(reader, id_col, attributes, root)
+    if attribute is not None and len(attributes) > 1:
+        raise PsychofaceError(
+            f"{path}: the study file names its attribute {attribute!r}, but it is a wide table of "
+            f"{len(attributes)} attribute columns ({', '.join(map(repr, attributes[:4]))}); list it without an "
+            f"attribute, or give one file per attribute"
+        )
+    return _wide(reader, id_col, attributes, root, attribute)
 
 
 def _text_columns(columns: list[str], id_col: str | None) -> set[str]:
@@ -432,7 +545,7 @@ def _ids_from_paths(reader: _Reader, column: str, root: Path) -> tuple[pd.Series
     return values.map(id_of), paths
 
 
-def _wide(reader: _Reader, id_col: str, attributes: list[str], root: Path | None) -> Ratings:
+def _wide(reader: _Reader, id_col: str, attributes: list[str], root: Path | None, attribute=None) -> Ratings:
     if root is not None:
         ids, paths = _ids_from_paths(reader, id_col, root)
     else:
@@ -447,18 +560,21 @@ def _wide(reader: _Reader, id_col: str, attributes: list[str], root: Path | None
             f"row (one row per rating is the long layout: stimulus, attribute, rating)"
         )
     values = np.column_stack([reader.numbers(a, allow_missing=True) for a in attributes])
-    means = pd.DataFrame(values, index=pd.Index(ids.to_numpy(), name="stimulus"), columns=attributes)
-    return Ratings(means, None, reader.path, "wide", paths)
+    names = [attribute] if attribute is not None else attributes
+    means = pd.DataFrame(values, index=pd.Index(ids.to_numpy(), name="stimulus"), columns=names)
+    found = LayoutFound(reader.path, "wide", tuple(names), len(means), stimuli=tuple(means.index))
+    return Ratings(means, None, reader.path, "wide", paths, layouts=[found])
 
 
-def _long(reader: _Reader, stim: str, attr: str, rating: str, rater: str | None, root: Path | None) -> Ratings:
+def _long(reader: _Reader, stim: str, attr: str | None, rating: str, rater: str | None, root: Path | None,
+          attribute: str | None = None) -> Ratings:
     if root is not None:
         ids, paths = _ids_from_paths(reader, stim, root)
     else:
         ids, paths = reader.text(stim, "stimulus id"), None
     trials = pd.DataFrame({
         "stimulus": ids.to_numpy(),
-        "attribute": reader.text(attr, "attribute").to_numpy(),
+        "attribute": reader.text(attr, "attribute").to_numpy() if attr else np.full(len(ids), attribute, dtype=object),
         "rating": reader.numbers(rating, allow_missing=False),
     })
     if rater is not None:
@@ -467,7 +583,10 @@ def _long(reader: _Reader, stim: str, attr: str, rating: str, rater: str | None,
     for col in reader.frame.columns:
         if col not in used and col not in trials.columns:
             trials[col] = reader.frame[col].to_numpy()
-    return Ratings(means_of_trials(trials), trials, reader.path, "long", paths)
+    means = means_of_trials(trials)
+    found = LayoutFound(reader.path, "long", tuple(means.columns), len(means),
+                        int(trials["rater"].nunique()) if rater is not None else None, tuple(means.index))
+    return Ratings(means, trials, reader.path, "long", paths, layouts=[found])
 
 
 def means_of_trials(trials: pd.DataFrame) -> pd.DataFrame:

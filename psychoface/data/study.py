@@ -8,6 +8,7 @@ bad input and instead lists every problem it finds, blocking or not.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,12 +27,14 @@ from psychoface.data.images import (
     probe_image,
 )
 from psychoface.data.ratings import Ratings, constant_attributes, load_ratings
+from psychoface.data.ratings_files import RatingsSource, load_ratings_source
 from psychoface.errors import PsychofaceError
 
 MAX_MISSING = 0.5
 """An attribute missing for more than this share of the matched stimuli is reported by :func:`check_study`."""
 
 _EXAMPLES = 3
+_LAYOUT_NAMES = {"long": "long (one row per rating)", "wide": "wide (one row per stimulus)"}
 _LISTED_FAILURES = 10
 
 
@@ -58,13 +61,14 @@ class Study:
 
 def load_study(
     images: str | os.PathLike,
-    ratings: str | os.PathLike | Ratings | None,
+    ratings: str | os.PathLike | Ratings | RatingsSource | None,
     *,
     id_column: str | None = None,
     path_column: str | None = None,
     require_ratings: bool = True,
 ) -> Study:
-    """Find the images, read the ratings (a file, or :class:`Ratings` already loaded) and match them.
+    """Find the images, read the ratings (a file, the files of a :class:`RatingsSource`, or :class:`Ratings`
+    already loaded) and match them.
 
     ``ratings=None`` gives an images-only study (what feature extraction needs); it is an error unless
     ``require_ratings=False``. When ratings are given, the study holds the images that have ratings, and
@@ -78,12 +82,50 @@ def load_study(
                 "no ratings file given; this needs ratings (ratings = ... in psychoface.toml, or --ratings FILE)"
             )
         return Study(stimuli, None, folder, None)
-    if not isinstance(ratings, Ratings):
-        ratings = load_ratings(ratings, id_column=id_column, path_column=path_column, images_root=folder)
+    ratings = _read(ratings, folder, id_column, path_column)
     matched, unrated, missing = _match(stimuli, ratings)
     if not matched:
         raise PsychofaceError(_no_match_message(folder, stimuli, ratings))
+    unmatched = _unmatched_files(folder, stimuli, ratings)
+    if unmatched:
+        raise PsychofaceError(unmatched[0])
     return Study(matched, ratings.restrict([s.id for s in matched]), folder, ratings.source, unrated, missing)
+
+
+def _read(ratings, folder: Path, id_column, path_column) -> Ratings:
+    if isinstance(ratings, Ratings):
+        return ratings
+    if isinstance(ratings, RatingsSource):
+        if ratings.path_column and ratings.images_root is None:
+            ratings = dataclasses.replace(ratings, images_root=folder)
+        return load_ratings_source(ratings)
+    return load_ratings(ratings, id_column=id_column, path_column=path_column, images_root=folder)
+
+
+def _unmatched_files(folder: Path, stimuli: list[Stimulus], ratings: Ratings) -> list[str]:
+    """One line per per-rater file none of whose stimulus columns names an image, with the closest names."""
+    import difflib
+
+    if len(ratings.layouts) < 2 and ratings.format not in ("per_rater", "qualtrics"):
+        return []
+    image_ids = [s.id for s in stimuli]
+    known = set(image_ids)
+    out = []
+    for found in ratings.layouts:
+        if not found.stimuli or known & set(found.stimuli):
+            continue
+        columns = list(found.stimuli[:3])
+        close = []
+        for column in columns:
+            close += [c for c in difflib.get_close_matches(column, image_ids, n=2, cutoff=0.5) if c not in close]
+        hint = f"closest image names: {_examples(close)}" if close else f"images are named e.g. {_examples(image_ids)}"
+        what = "stimulus columns" if found.layout in ("per_rater", "qualtrics") else "stimulus ids"
+        out.append(
+            f"{found.path}: none of its {found.n_stimuli} {what} ({_examples(columns)}) names an image in "
+            f"{folder}; {hint}; rename them to the image file names without extension"
+            + (", or list rater-level columns in rater_columns" if found.layout == "per_rater" else "")
+        )
+    return out
 
 
 def _match(stimuli: list[Stimulus], ratings: Ratings) -> tuple[list[Stimulus], list[str], list[str]]:
@@ -155,6 +197,9 @@ class CheckReport:
     format: str | None = None
     ratings_per_stimulus: tuple[int, float, int] | None = None
     n_raters: int | None = None
+    layouts: list[str] = field(default_factory=list)
+    rater_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     landmarks: str | None = None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -174,10 +219,13 @@ class CheckReport:
         rows = [("images folder", self.images_folder), ("images", self.n_images)]
         if self.image_modes:
             rows.append(("image colour modes", ", ".join(f"{m} {n}" for m, n in self.image_modes.items())))
-        rows.append(("ratings file", self.ratings_path if self.ratings_path is not None else "none (images only)"))
+        several = len(self.layouts) > 1
+        rows.append(("ratings files" if several else "ratings file",
+                     self.ratings_path if self.ratings_path is not None else "none (images only)"))
         if self.format is not None:
+            layouts = self.layouts or [_LAYOUT_NAMES.get(self.format, self.format)]
+            rows += [("layout" if not several else f"file {i + 1}", text) for i, text in enumerate(layouts)]
             rows += [
-                ("layout", "long (one row per rating)" if self.format == "long" else "wide (one row per stimulus)"),
                 ("rated stimuli", self.n_rated),
                 ("matched stimuli (image and ratings)", self.n_matched),
                 ("attributes", f"{len(self.attributes)}: {', '.join(self.attributes)}"),
@@ -185,8 +233,11 @@ class CheckReport:
         if self.ratings_per_stimulus is not None:
             lo, med, hi = self.ratings_per_stimulus
             rows.append(("ratings per stimulus and attribute", f"min {lo}, median {med:g}, max {hi}"))
-        if self.format == "long":
+        if self.format not in (None, "wide"):
             rows.append(("raters", self.n_raters if self.n_raters is not None else "no rater ids"))
+        if self.rater_columns:
+            rows.append(("rater-level columns", ", ".join(self.rater_columns)))
+        rows += [("files combined", note) for note in self.notes]
         if self.landmarks is not None:
             rows.append(("landmarks", self.landmarks))
         rows.append(("problems", f"{len(self.errors)} blocking, {len(self.warnings)} other"))
@@ -195,7 +246,7 @@ class CheckReport:
 
 def check_study(
     images: str | os.PathLike,
-    ratings: str | os.PathLike | None = None,
+    ratings: str | os.PathLike | RatingsSource | None = None,
     *,
     id_column: str | None = None,
     path_column: str | None = None,
@@ -217,7 +268,8 @@ def check_study(
     image block; images without landmarks and points outside the image are reported.
     """
     folder = Path(images).expanduser()
-    report = CheckReport(folder, Path(ratings).expanduser() if ratings is not None else None)
+    label = ratings.label if isinstance(ratings, RatingsSource) else ratings
+    report = CheckReport(folder, Path(label).expanduser() if label is not None else None)
     try:
         stimuli = find_images(folder)
     except PsychofaceError as exc:
@@ -229,13 +281,20 @@ def check_study(
     if ratings is None:
         return report
     try:
-        loaded = load_ratings(
-            ratings, id_column=id_column, path_column=path_column, images_root=folder if folder.is_dir() else None
-        )
+        if isinstance(ratings, RatingsSource):
+            loaded = _read(ratings, folder if folder.is_dir() else None, None, None)
+        else:
+            loaded = load_ratings(
+                ratings, id_column=id_column, path_column=path_column, images_root=folder if folder.is_dir() else None
+            )
     except PsychofaceError as exc:
         report.errors.append(str(exc))
         return report
     report.format, report.n_rated, report.attributes = loaded.format, len(loaded.ids), loaded.attributes
+    report.layouts = [found.describe() for found in loaded.layouts]
+    if loaded.raters is not None:
+        report.rater_columns = [str(c) for c in loaded.raters.columns]
+    report.notes = list(loaded.notes)
     if not stimuli:
         return report
     matched, unrated, missing = _match(stimuli, loaded)
@@ -243,9 +302,12 @@ def check_study(
     if not matched:
         report.errors.append(_no_match_message(folder, stimuli, loaded))
         return report
+    report.errors += _unmatched_files(folder, stimuli, loaded)
     if missing:
+        per_rater = loaded.format in ("per_rater", "qualtrics", "mixed")
         report.warnings.append(
             f"{len(missing)} rated stimuli have no image in {folder} (e.g. {_examples(missing)}); they are left out"
+            + ("; columns that describe the raters go in rater_columns" if per_rater else "")
         )
     if unrated:
         report.warnings.append(
@@ -318,6 +380,7 @@ def _check_ratings(report: CheckReport, ratings: Ratings) -> None:
     if not ratings.has_trials:
         return
     counts = ratings.n_ratings().to_numpy()
+    counts = counts[counts > 0]  # attributes rated on subsets of the stimuli: the pairs rated
     report.ratings_per_stimulus = (int(counts.min()), float(np.median(counts)), int(counts.max()))
     single = int((counts == 1).sum())
     if single:

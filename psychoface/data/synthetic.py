@@ -110,7 +110,9 @@ ATTRIBUTES: dict[str, AttributeModel] = {
     ),
 }
 
-_PARAMETER_STREAM, _RATING_STREAM, _TEXTURE_STREAM = 0, 1, 2  # independent random streams
+_PARAMETER_STREAM, _RATING_STREAM, _TEXTURE_STREAM, _NESTED_STREAM = 0, 1, 2, 3  # independent random streams
+PER_RATER_PATTERN = "ratings/*_{attribute}.csv"
+"""Where :func:`generate_study` writes per-rater files (``set1_happy.csv``, ...), as a ratings pattern."""
 
 
 @dataclass
@@ -135,6 +137,8 @@ class SyntheticStudy:
     n_raters: int
     seed: int
     scale: tuple[int, int] = field(default=SCALE)
+    ratings_keys: dict = field(default_factory=lambda: {"ratings": "ratings.csv"})
+    """The psychoface.toml keys that name the ratings (a pattern and pooling keys for per-rater files)."""
 
     @property
     def stimuli(self) -> list[str]:
@@ -532,6 +536,45 @@ def landmark_table(parameters: pd.DataFrame, *, image_size: int = 224, seed: int
     })
 
 
+def true_shape_correlations(attributes=None, *, n_raters: int = 20, n_faces: int = 20_000, image_size: int = 224,
+                            seed: int = 12345) -> pd.DataFrame:
+    """Population correlations of two shape scores with each attribute, by Monte Carlo over ``n_faces``
+    faces of the generator: the demo's shape truth.
+
+    Scores (from the exact landmarks, :func:`face_landmarks`): ``asymmetry``, the Kendall shape distance
+    between a face and its relabelled mirror image (driven by the ``symmetry`` parameter, on which
+    ``attractive`` depends), and ``distinctiveness``, the distance from the Fréchet mean shape of the
+    ``n_faces`` faces. Columns: score, attribute, r_true (with the true scores) and r_ratings (with the means
+    of ``n_raters`` raters' ratings: r_true times the square root of ICC(C,k), the attenuation by the
+    raters' noise; rounding and clipping ignored).
+    """
+    from psychoface.analyses.shape import kendall
+    from psychoface.analyses.shape.symmetry import components
+    from psychoface.data.landmarks import DLIB68_MIRROR
+
+    models = _attribute_models(attributes)
+    params = face_parameters(n_faces, seed=seed)
+    coords = np.stack([face_landmarks(row, image_size=image_size, seed=(seed, i))
+                       for i, (_, row) in enumerate(params.iterrows())])
+    P = kendall.preshapes(coords)
+    Z = kendall.to_complex(P)
+    mean, _, _ = kendall.batched_means(Z, np.full((1, n_faces), 1.0 / n_faces), Z[0])
+    scores = {"asymmetry": components(P, DLIB68_MIRROR)[0],
+              "distinctiveness": np.arccos(np.clip(np.abs(Z @ np.conj(mean[0])), 0.0, 1.0))}
+    truth = true_scores(params, models)
+    reliability = true_reliability(models, n_raters=n_raters).set_index("attribute")["icc_ck"]
+    rows = []
+    for score, values in scores.items():
+        for name in models:
+            r = float(np.corrcoef(values, truth[name])[0, 1])
+            rows.append({"score": score, "attribute": name, "r_true": r,
+                         "r_ratings": r * math.sqrt(reliability[name])})
+    df = pd.DataFrame(rows)
+    df.attrs["psychoface"] = {"analysis": "synthetic shape truth", "n_faces": n_faces, "seed": seed,
+                              "n_raters": n_raters}
+    return df
+
+
 # --------------------------------------------------------------------------------------- the study
 
 
@@ -544,8 +587,16 @@ def generate_study(
     seed: int = 0,
     attributes=None,
     overwrite: bool = False,
+    layout: str = "long",
+    rater_blocks: int = 1,
+    block_attributes=None,
 ) -> SyntheticStudy:
     """Write a complete synthetic face study into ``folder`` and return its truth.
+
+    ``layout="per_rater"`` writes the ratings as labs export them instead of ``ratings.csv``: faces split
+    into ``rater_blocks`` sets, each rated by its own ``n_raters`` raters, one file per set and attribute
+    (:func:`simulate_nested_ratings`, :func:`write_per_rater_files`); ``block_attributes`` names the sets
+    (1, 2, ...) that rate an attribute (default: all sets rate every attribute).
 
     Files: ``images/face_001.png`` ... (RGB PNG, ``image_size`` square), ``ratings.csv`` (long,
     trial-level: ``stimulus, attribute, rating, rater``; integer ratings on a 0-100 scale; every
@@ -566,6 +617,7 @@ def generate_study(
         raise PsychofaceError(f"{folder}: exists and is not a folder; choose another path")
     existing = [p for p in (ratings_path, parameters_path, model_path) if p.exists()]
     existing += sorted(images_dir.glob("face_*.png")) if images_dir.is_dir() else []
+    existing += sorted((folder / "ratings").glob("set*_*.csv"))
     if existing and not overwrite:
         raise PsychofaceError(
             f"{folder}: already holds a study ({existing[0].name}); choose an empty folder or pass overwrite"
@@ -573,7 +625,13 @@ def generate_study(
 
     params = face_parameters(n_faces, seed=seed)
     truth = true_scores(params, models)
-    trials = simulate_ratings(params, n_raters=n_raters, attributes=models, seed=seed)
+    if layout not in ("long", "per_rater"):
+        raise PsychofaceError(f"layout={layout!r}: use 'long' or 'per_rater'")
+    if layout == "per_rater":
+        trials = simulate_nested_ratings(params, n_blocks=rater_blocks, n_raters=n_raters, attributes=models,
+                                         block_attributes=block_attributes, seed=seed)
+    else:
+        trials = simulate_ratings(params, n_raters=n_raters, attributes=models, seed=seed)
     reliability = true_reliability(models, n_raters=n_raters)
 
     images_dir.mkdir(parents=True, exist_ok=True)
@@ -591,12 +649,16 @@ def generate_study(
     atomic_write_text(folder / LANDMARKS_FILE, landmark_table(params, image_size=image_size, seed=seed)
                       .to_csv(index=False, float_format="%.4f", lineterminator="\n"))
 
-    atomic_write_text(ratings_path, trials.to_csv(index=False, float_format="%.0f", lineterminator="\n"))
+    if layout == "per_rater":
+        write_per_rater_files(folder, trials)
+        ratings_path = folder / PER_RATER_PATTERN
+    else:
+        atomic_write_text(ratings_path, trials.to_csv(index=False, float_format="%.0f", lineterminator="\n"))
     atomic_write_text(parameters_path, params.to_csv(float_format="%.6f", lineterminator="\n"))
     atomic_write_json(model_path, {
         "generator": "psychoface.data.synthetic",
         "seed": seed, "n_faces": n_faces, "n_raters": n_raters, "image_size": image_size,
-        "scale": list(SCALE),
+        "scale": list(SCALE), "layout": layout, "rater_blocks": rater_blocks if layout == "per_rater" else 1,
         "model": "rating = clip(round(50 + true_sd * (w . z) / ||w|| + rater bias + noise), 0, 100)",
         "parameters": PARAMETERS,
         "attributes": {
@@ -611,7 +673,94 @@ def generate_study(
         folder=folder, images_dir=images_dir, image_paths=image_paths, ratings_path=ratings_path,
         parameters_path=parameters_path, model_path=model_path, parameters=params, true_scores=truth,
         reliability=reliability, attributes=list(models), n_raters=n_raters, seed=seed,
+        ratings_keys=ratings_keys_of(folder),
     )
+
+
+# --------------------------------------------------------------------------------------- per-rater files
+
+
+def simulate_nested_ratings(parameters: pd.DataFrame, *, n_blocks: int = 2, n_raters: int = 20, attributes=None,
+                            block_attributes=None, seed: int = 0) -> pd.DataFrame:
+    """Ratings from the known model with raters nested in sets of faces.
+
+    The faces are split in order into ``n_blocks`` sets of (nearly) equal size; set *b* is rated by its
+    own ``n_raters`` raters (``set<b>_r01`` ...), every one of them rating every face of the set on every
+    attribute the set rates (``block_attributes``: attribute -> sets, 1-based; default all). The model is
+    :func:`simulate_ratings`' (rater bias per rater and attribute, trial noise, rounding, clipping), so
+    :func:`true_reliability` for ``n_raters`` holds within each set. Each rater also gets a ``rater_sex``
+    (female/male, equally likely) and a ``rater_age`` (18-70). Returns the long table with columns
+    ``stimulus, attribute, rating, rater, set, rater_sex, rater_age``. Deterministic given ``seed``.
+    """
+    n_blocks = _check_int("rater_blocks", n_blocks, 1)
+    n_raters = _check_int("n_raters", n_raters, 2)
+    seed = _check_int("seed", seed, 0)
+    models = _attribute_models(attributes)
+    truth = true_scores(parameters, models)
+    if n_blocks > len(truth) // 3:
+        raise PsychofaceError(f"rater_blocks={n_blocks}: give at most {len(truth) // 3} (3 faces per set)")
+    rated = {a: set(range(1, n_blocks + 1)) for a in models}
+    for attribute, blocks in dict(block_attributes or {}).items():
+        if attribute not in models:
+            raise PsychofaceError(f"block_attributes: unknown attribute {attribute!r}; use {', '.join(models)}")
+        blocks = {blocks} if isinstance(blocks, int) else set(blocks)
+        if not blocks or not blocks <= rated[attribute]:
+            raise PsychofaceError(f"block_attributes[{attribute!r}] = {sorted(blocks)}: name sets 1 to {n_blocks}")
+        rated[attribute] = blocks
+    rng = np.random.default_rng([seed, _NESTED_STREAM])
+    width = max(2, len(str(n_raters)))
+    parts = []
+    for b, faces in enumerate(np.array_split(np.arange(len(truth)), n_blocks), start=1):
+        names = [a for a in models if b in rated[a]]
+        raters = np.array([f"set{b}_r{j:0{width}d}" for j in range(1, n_raters + 1)], dtype=object)
+        sex = np.where(rng.random(n_raters) < 0.5, "female", "male").astype(object)
+        age = rng.integers(18, 71, n_raters)
+        for name in names:
+            m = models[name]
+            bias = rng.standard_normal(n_raters) * m.rater_bias_sd
+            noise = rng.standard_normal((n_raters, faces.size)) * m.noise_sd
+            values = np.clip(np.rint(truth[name].to_numpy()[faces][None] + bias[:, None] + noise), *SCALE)
+            parts.append(pd.DataFrame({
+                "stimulus": np.tile(truth.index.to_numpy(dtype=object)[faces], n_raters),
+                "attribute": name, "rating": values.reshape(-1), "rater": np.repeat(raters, faces.size),
+                "set": b, "rater_sex": np.repeat(sex, faces.size), "rater_age": np.repeat(age, faces.size),
+            }))
+    trials = pd.concat(parts, ignore_index=True)
+    trials.attrs["psychoface"] = {"analysis": "synthetic nested ratings", "seed": seed, "n_blocks": n_blocks,
+                                  "n_raters": n_raters, "scale": list(SCALE)}
+    return trials
+
+
+def ratings_keys_of(folder) -> dict:
+    """The psychoface.toml keys naming the ratings of the study generated in ``folder`` (from its
+    ``synthetic_model.json``): ``ratings.csv``, or the per-rater pattern with its pooling keys."""
+    import json
+
+    model = json.loads((Path(folder) / "synthetic_model.json").read_text(encoding="utf-8"))
+    if model.get("layout") == "per_rater":
+        return {"ratings": PER_RATER_PATTERN, "pool_files": True, "same_raters": True}
+    return {"ratings": "ratings.csv"}
+
+
+def write_per_rater_files(folder, trials: pd.DataFrame) -> list[Path]:
+    """Write :func:`simulate_nested_ratings`' table as per-rater files ``ratings/set<b>_<attribute>.csv``: one
+    row per rater (``rater, rater_sex, rater_age``), one column per face of the set. Stale ``set*_*.csv``
+    files in ``ratings/`` are removed."""
+    out = Path(folder) / "ratings"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for (b, attribute), part in trials.groupby(["set", "attribute"], sort=False):
+        wide = part.pivot(index="rater", columns="stimulus", values="rating")
+        wide = wide.reindex(index=pd.unique(part["rater"]), columns=pd.unique(part["stimulus"]))
+        info = part.groupby("rater", sort=False)[["rater_sex", "rater_age"]].first().reindex(wide.index)
+        table = pd.concat([info, wide], axis=1).rename_axis("rater").reset_index()
+        path = out / f"set{b}_{attribute}.csv"
+        atomic_write_text(path, table.to_csv(index=False, float_format="%.0f", lineterminator="\n"))
+        written.append(path)
+    for stale in out.glob("set*_*.csv"):
+        if stale not in written:
+            stale.unlink()
+    return written
 
 
 # -- known geometry (psychoface geometry's truth in the demo) ----------------------------------------------

@@ -8,6 +8,18 @@ module's output at once, because in-place ReLUs overwrite a convolution's output
 The pass stops right after the deepest requested module (in execution order) by raising a private
 exception from its hook, so that unrequested later layers cost nothing.
 
+Speed: the model and each batch are in channels-last memory format (NHWC; oneDNN's and cuDNN's
+preferred layout for convolutions); torch's threads are capped at the CPUs this process may use (CPU
+affinity and cgroup quota) and recorded in the run; on CUDA, batches come from pinned memory with non-blocking copies.
+``precision="bf16"`` (CPUs with bf16 support, and CUDA) or ``"fp16"`` (CUDA) runs the forward pass
+under :func:`torch.autocast`; features are stored as float32 either way. Reduced precision is recorded
+in the manifest (``precision``), a store never mixes it with fp32 features, and each such run records
+its fidelity: per layer, the Pearson correlation of the reduced-precision features with fp32 features
+of the same images (an evenly spaced sample of ``fidelity_sample`` of the study's images), the smallest
+such correlation of one image, and the largest absolute difference relative to the largest fp32 value.
+``torch.compile`` was measured (benchmarks/README.md) and is not used: on a first run its compilation
+costs more than it saves.
+
 Rows go to disk batch by batch and are made durable every ``chunk_size`` rows (see
 :mod:`psychoface.features.store`); an interrupted or failed extraction keeps its completed rows, and
 calling :func:`extract` again with the same arguments resumes after them. Batches always start at
@@ -42,7 +54,9 @@ from psychoface.features.store import FeatureStore, open_store_for_writing
 from psychoface.provenance import versions
 
 POOLINGS = ("none", "avg", "max")
+PRECISIONS = ("fp32", "bf16", "fp16")
 DEFAULT_CHUNK_ROWS = 64
+DEFAULT_FIDELITY_SAMPLE = 16
 
 
 class _StopForward(Exception):
@@ -51,7 +65,8 @@ class _StopForward(Exception):
 
 def extract(stimuli, store, *, model: str = "vgg16", weights="DEFAULT", layers: Sequence[str] = ("fc7",),
             pooling: str | dict = "none", batch_size: int = 16, workers: int = 1, device: str = "auto",
-            seed: int = 0, chunk_size: int | None = None,
+            seed: int = 0, chunk_size: int | None = None, precision: str = "fp32",
+            fidelity_sample: int = DEFAULT_FIDELITY_SAMPLE,
             progress: Callable[[int, int], None] | None = None, overwrite: bool = False) -> FeatureStore:
     """Extract ``layers`` of ``model`` for every stimulus into the feature store folder ``store``.
 
@@ -70,6 +85,10 @@ def extract(stimuli, store, *, model: str = "vgg16", weights="DEFAULT", layers: 
     seed : ``torch.manual_seed(seed)`` before building the model (random weights depend on it).
     chunk_size : rows between durable commits (rounded up to a multiple of ``batch_size``; default
         64); an interruption redoes at most this many rows.
+    precision : ``"fp32"``, ``"bf16"`` (autocast; CPUs with bf16 support, or CUDA) or ``"fp16"``
+        (autocast; CUDA only). A store holds features of one precision only.
+    fidelity_sample : images (evenly spaced over the study) on which reduced-precision features are
+        compared with fp32 ones before extracting; recorded in the run (0: no comparison).
     progress : called as ``progress(done, total)`` after every batch.
     overwrite : delete the store's features and start again.
     """
@@ -79,9 +98,12 @@ def extract(stimuli, store, *, model: str = "vgg16", weights="DEFAULT", layers: 
     if not isinstance(workers, int) or workers < 0:
         raise PsychofaceError(f"workers {workers!r}: must be 0 (decode in the main process) or more")
     chunk = _chunk_rows(chunk_size, batch_size)
+    threads = _set_threads()
     torch.manual_seed(seed)
     loaded = build_model(model, weights=weights, seed=seed, device=device)
+    autocast = _autocast(precision, loaded.device)
     specs, modules = _layer_specs(loaded, layers, pooling)
+    loaded.model.to(memory_format=torch.channels_last)
 
     records = [{"id": s.id, "path": str(s.path), "sha256": hash_file(s.path)} for s in stimuli]
     header = {
@@ -90,33 +112,67 @@ def extract(stimuli, store, *, model: str = "vgg16", weights="DEFAULT", layers: 
                     "sha256": loaded.weights_hash},
         "preprocessing": {**loaded.preprocessing, "decode": PREPROCESSING_DESCRIPTION},
         "seed": seed,
+        "precision": precision,
         "versions": versions(),
     }
     run = {"versions": header["versions"], "seed": seed, "device": str(loaded.device),
-           "batch_size": batch_size, "workers": workers, "chunk_size": chunk}
+           "batch_size": batch_size, "workers": workers, "chunk_size": chunk, "threads": threads,
+           "memory_format": "channels_last", "precision": precision}
     writer = open_store_for_writing(store, header=header, stimuli=records, layers=specs, run=run,
                                     overwrite=overwrite)
     finished = False
     try:
         todo = [name for name in specs if writer.rows_done(name) < len(stimuli)]
         if todo:
+            if autocast is not None and fidelity_sample:
+                writer.manifest["runs"][-1]["fidelity"] = fidelity(
+                    loaded, stimuli, {name: specs[name] for name in todo}, modules, autocast, fidelity_sample)
             start = min(writer.rows_done(name) for name in todo)
             _run(loaded, stimuli, start, {name: specs[name] for name in todo}, modules, writer,
-                 batch_size=batch_size, workers=workers, chunk=chunk, progress=progress)
+                 batch_size=batch_size, workers=workers, chunk=chunk, progress=progress, autocast=autocast)
         finished = True
     finally:
         writer.close(finished)
     return FeatureStore(store)
 
 
-def _run(loaded, stimuli, start, specs, modules, writer, *, batch_size, workers, chunk, progress):
+def _run(loaded, stimuli, start, specs, modules, writer, *, batch_size, workers, chunk, progress, autocast):
     n = len(stimuli)
     captured: dict[str, torch.Tensor] = {}
+    handles = _hooks(loaded.model, specs, modules, captured)
+    loader = DataLoader(
+        _ImageDataset([s.path for s in stimuli[start:]], loaded.transform), batch_size=batch_size,
+        shuffle=False, num_workers=workers, collate_fn=_collate, pin_memory=loaded.device.type == "cuda")
+    row, committed = start, start
+    try:
+        with torch.inference_mode():
+            for images, error in loader:
+                if error is not None:
+                    raise PsychofaceError(
+                        f"{error}; features of the first {row} images are saved, fix the file and run "
+                        "`psychoface extract` again to resume")
+                _forward(loaded, images, captured, autocast)
+                for name in specs:
+                    writer.write(name, row, captured[name].numpy())
+                row += len(images)
+                if row - committed >= chunk or row == n:
+                    writer.commit(row, specs)
+                    committed = row
+                if progress is not None:
+                    progress(row, n)
+    finally:
+        for handle in handles:
+            handle.remove()
+        writer.commit(row, specs)  # keep every complete batch, also on errors and interrupts
+
+
+def _hooks(net, specs, modules, captured) -> list:
+    """Forward hooks that put each requested layer's (pooled) output into ``captured`` and stop the pass
+    after the deepest one; returns their handles."""
     by_module: dict[str, list[str]] = {}
     for name in specs:
         by_module.setdefault(specs[name]["module"], []).append(name)
     last = max(by_module, key=lambda m: modules[m].order)
-    net = loaded.model
     channels_last = channels_last_modules(net)
 
     def hook_for(module_name):
@@ -130,35 +186,92 @@ def _run(loaded, stimuli, start, specs, modules, writer, *, batch_size, workers,
                 raise _StopForward
         return hook
 
-    handles = [net.get_submodule(m).register_forward_hook(hook_for(m)) for m in by_module]
-    loader = DataLoader(
-        _ImageDataset([s.path for s in stimuli[start:]], loaded.transform), batch_size=batch_size,
-        shuffle=False, num_workers=workers, collate_fn=_collate, pin_memory=loaded.device.type == "cuda")
-    row, committed = start, start
+    return [net.get_submodule(m).register_forward_hook(hook_for(m)) for m in by_module]
+
+
+def _forward(loaded, images, captured, autocast) -> None:
+    """One batch through the network (to the deepest requested layer), channels-last, under ``autocast``."""
+    captured.clear()
+    x = images.to(loaded.device, non_blocking=True)
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    try:
+        if autocast is None:
+            loaded.model(x)
+        else:
+            with torch.autocast(loaded.device.type, dtype=autocast):
+                loaded.model(x)
+    except _StopForward:
+        pass
+
+
+def fidelity(loaded, stimuli, specs, modules, autocast, sample: int) -> dict:
+    """Reduced against full precision on ``sample`` evenly spaced images: per layer, the Pearson r of all
+    feature values, the smallest r of one image, and the largest absolute difference relative to the
+    largest absolute fp32 value."""
+    k = min(sample, len(stimuli))
+    pick = sorted({round(i * (len(stimuli) - 1) / max(1, k - 1)) for i in range(k)})
+    images = torch.stack([loaded.transform(open_image(stimuli[i].path)) for i in pick])
+    out = {}
+    captured: dict[str, torch.Tensor] = {}
+    handles = _hooks(loaded.model, specs, modules, captured)
     try:
         with torch.inference_mode():
-            for images, error in loader:
-                if error is not None:
-                    raise PsychofaceError(
-                        f"{error}; features of the first {row} images are saved, fix the file and run "
-                        "`psychoface extract` again to resume")
-                captured.clear()
-                try:
-                    net(images.to(loaded.device, non_blocking=True))
-                except _StopForward:
-                    pass
-                for name in specs:
-                    writer.write(name, row, captured[name].numpy())
-                row += len(images)
-                if row - committed >= chunk or row == n:
-                    writer.commit(row, specs)
-                    committed = row
-                if progress is not None:
-                    progress(row, n)
+            _forward(loaded, images, captured, None)
+            full = dict(captured)
+            _forward(loaded, images, captured, autocast)
+            reduced = dict(captured)
     finally:
         for handle in handles:
             handle.remove()
-        writer.commit(row, specs)  # keep every complete batch, also on errors and interrupts
+    for name in specs:
+        a, b = full[name].double(), reduced[name].double()
+        out[name] = {"r": _corr(a.flatten(), b.flatten()),
+                     "min_image_r": min(_corr(a[i], b[i]) for i in range(len(pick))),
+                     "max_abs_diff_relative": float((a - b).abs().max() / a.abs().max().clamp_min(1e-30))}
+    return {"images": len(pick), "layers": out}
+
+
+def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    denom = float((a.dot(a) * b.dot(b)).sqrt())
+    return float(a.dot(b)) / denom if denom > 0 else float("nan")
+
+
+def _autocast(precision: str, device: torch.device):
+    """The autocast dtype of ``precision`` on ``device`` (None for fp32), or an error saying what to use."""
+    if precision not in PRECISIONS:
+        raise PsychofaceError(f"precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise PsychofaceError("precision bf16: this GPU has no bf16 support; use --precision fp16 or fp32")
+        return torch.bfloat16 if precision == "bf16" else torch.float16
+    if device.type != "cpu" or precision == "fp16":
+        raise PsychofaceError(
+            f"precision {precision} on {device.type}: reduced precision runs on CUDA (fp16, bf16) or on CPUs "
+            "with bf16 support (bf16); use --precision fp32 here")
+    if not torch.backends.mkldnn.is_available() or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        raise PsychofaceError("precision bf16: this CPU has no bf16 support (AVX-512 BF16 or AMX); use --precision fp32")
+    return torch.bfloat16
+
+
+def _set_threads() -> int:
+    """Cap torch's intra-op threads at the CPUs this process may use: its CPU affinity and its cgroup's CPU
+    quota (a container's limit, which torch's default of one thread per physical core ignores). A lower
+    setting (``OMP_NUM_THREADS``, ``torch.set_num_threads``) is kept. Returns the thread count."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            usable = min(usable, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    if torch.get_num_threads() > usable:
+        torch.set_num_threads(usable)
+    return torch.get_num_threads()
 
 
 def _pool(output: torch.Tensor, pooling: str, spatial=(2, 3)) -> torch.Tensor:

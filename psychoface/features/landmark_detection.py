@@ -61,7 +61,8 @@ class Detection:
     ``landmarks``: the 68 points of every image with exactly one face (None when there is none).
     ``faces``: one row per such image: stimulus, face box (left, top, right, bottom, pixels), the
     detector's score and ``points_clipped``, the number of points dlib placed beyond the top or left edge
-    of the image (a face at the edge), which are moved onto the edge (coordinate 0). ``skipped``: stimulus, faces (0 or the number found) and reason, one row per image
+    of the image (a face at the edge), which are moved onto the edge (coordinate 0). ``skipped``: stimulus,
+    faces (0 or the number found) and reason, one row per image
     left out. ``provenance``: detector, predictor, model file and its SHA-256, upsampling, versions, time.
     """
 

@@ -4,6 +4,8 @@ Layout of a store folder::
 
     manifest.json            format version, model, weights (spec, description, SHA-256 of the checkpoint
                              file, or of the initialised state_dict for random weights), preprocessing,
+                             precision of the forward pass (fp32, or bf16/fp16 autocast; stores written
+                             before it was recorded are fp32),
                              library versions, seed, stimuli in order [{id, path, sha256}],
                              layers {name: {module, shape, pooling, n_features, dtype}}, created, updated
     <layer>.npy              float32, n_stimuli x n_features, created with numpy.lib.format.open_memmap
@@ -18,7 +20,7 @@ never counts rows of a new ``.npy`` as complete.
 
 A store refuses to mix features: extracting into an existing store with a different model, weights
 (compared by SHA-256; for random weights by seed and by the SHA-256 of the initialised state_dict,
-which a torch upgrade may change), preprocessing, stimulus list, or pooling of a layer, or after an
+which a torch upgrade may change), preprocessing, precision, stimulus list, or pooling of a layer, or after an
 image whose features are stored has changed (SHA-256), raises :class:`PsychofaceError` saying what
 differs. Images whose features are not stored yet may change (a corrupt file that stopped an
 extraction can be fixed and the extraction resumed).
@@ -40,6 +42,7 @@ FORMAT = "psychoface-feature-store"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npy": "npy", ".mat": "mat"}
+EXPORT_CHUNK_BYTES = 64 * 2**20  # float32 features read and written per chunk of an export
 
 try:  # advisory lock against two extractions writing one store at once (POSIX)
     import fcntl
@@ -146,13 +149,24 @@ def load_features(store, layer: str) -> tuple[np.ndarray, list[str]]:
     return fs.features(layer), fs.stimulus_ids
 
 
-def export_features(store, layer: str, path: str | os.PathLike, format: str | None = None) -> Path:
+def export_features(store, layer: str, path: str | os.PathLike, format: str | None = None,
+                    progress=None) -> Path:
     """Write one layer's features to ``path`` for use outside psychoface; returns the path written.
 
-    Formats (inferred from the suffix unless ``format`` is given): ``csv`` (an ``id`` column then
-    ``f0`` ... ``f{n-1}``), ``parquet`` (the same columns), ``npy`` (the matrix; the ids, one per line,
-    in ``<stem>.ids.txt`` beside it) and ``mat`` (MATLAB: ``X``, ``ids``, ``layer``, ``model``).
-    CSV, Parquet and npy are written chunk by chunk; every file appears atomically.
+    Formats (inferred from the suffix unless ``format`` is given):
+
+    - ``parquet``: one row per stimulus, an ``id`` column and a ``features`` column of fixed-size lists of
+      float32 (Arrow ``fixed_size_list<float>[n_features]``, zstd-compressed; pyarrow, R's ``arrow`` and
+      polars read it as one array per stimulus, e.g. ``np.stack(pd.read_parquet(f).features)``); the
+      layer, model, feature count and layer shape are in the file's key-value metadata (``psychoface.*``).
+    - ``csv``: an ``id`` column then ``f0`` ... ``f{n-1}`` (float32 written with the fewest digits that
+      read back to the same value, by Arrow's CSV writer).
+    - ``npy``: the matrix; the ids, one per line, in ``<stem>.ids.txt`` beside it.
+    - ``mat``: MATLAB (``X``, ``ids``, ``layer``, ``model``).
+
+    CSV, Parquet and npy are written in chunks of about :data:`EXPORT_CHUNK_BYTES` of features (one
+    Parquet row group per chunk), so memory does not grow with the number of stimuli; ``progress(done,
+    total)`` is called with the stimuli written after each chunk. Every file appears atomically.
     """
     fs = store if isinstance(store, FeatureStore) else FeatureStore(store)
     path = Path(path).expanduser()
@@ -170,7 +184,7 @@ def export_features(store, layer: str, path: str | os.PathLike, format: str | No
             f"{path}: cannot write the export file ({exc.strerror or exc}); choose a folder you can write to"
         ) from None
     try:
-        _EXPORTERS[fmt](fs, layer, tmp)
+        _EXPORTERS[fmt](fs, layer, tmp, progress or (lambda done, total: None))
         if fmt == "npy":
             ids_tmp = path.with_name(f".{path.stem}.ids.txt.tmp")
             ids_tmp.write_text("".join(f"{i}\n" for i in fs.stimulus_ids), encoding="utf-8")
@@ -182,42 +196,60 @@ def export_features(store, layer: str, path: str | os.PathLike, format: str | No
     return path
 
 
-def _export_csv(fs, layer, tmp):
-    import pandas as pd
-
-    ids = fs.stimulus_ids
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        for start, X in fs.iter_chunks(layer, 256):
-            df = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
-            df.insert(0, "id", ids[start:start + len(X)])
-            df.to_csv(f, header=start == 0, index=False, float_format="%.9g", lineterminator="\n")
+def _chunks(fs, layer, progress):
+    """The layer's rows in chunks of about EXPORT_CHUNK_BYTES, reporting progress after each."""
+    nf = fs.manifest["layers"][layer]["n_features"]
+    rows = max(1, EXPORT_CHUNK_BYTES // (4 * nf))
+    for start, X in fs.iter_chunks(layer, rows):
+        yield start, X
+        progress(start + len(X), fs.n_stimuli)
 
 
-def _export_parquet(fs, layer, tmp):
+def _export_csv(fs, layer, tmp, progress):
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow.csv as pcsv
 
     ids = fs.stimulus_ids
     nf = fs.manifest["layers"][layer]["n_features"]
     schema = pa.schema([("id", pa.string())] + [(f"f{j}", pa.float32()) for j in range(nf)])
-    schema = schema.with_metadata({"psychoface.layer": layer, "psychoface.model": fs.manifest["model"]})
-    with pq.ParquetWriter(tmp, schema) as writer:
-        for start, X in fs.iter_chunks(layer, 1024):
-            columns = [pa.array(ids[start:start + len(X)], pa.string())]
-            columns += [pa.array(X[:, j]) for j in range(nf)]
-            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+    with pcsv.CSVWriter(tmp, schema) as writer:
+        for start, X in _chunks(fs, layer, progress):
+            columns = np.asfortranarray(X)  # each column contiguous: Arrow arrays without copies
+            writer.write_batch(pa.RecordBatch.from_arrays(
+                [pa.array(ids[start:start + len(X)], pa.string())] + [pa.array(columns[:, j]) for j in range(nf)],
+                schema=schema))
 
 
-def _export_npy(fs, layer, tmp):
+def _export_parquet(fs, layer, tmp, progress):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = fs.stimulus_ids
+    spec = fs.manifest["layers"][layer]
+    nf = spec["n_features"]
+    schema = pa.schema([("id", pa.string()), ("features", pa.list_(pa.float32(), nf))])
+    schema = schema.with_metadata({
+        "psychoface.layer": layer, "psychoface.model": fs.manifest["model"],
+        "psychoface.n_features": str(nf), "psychoface.shape": json.dumps(spec.get("shape")),
+        "psychoface.precision": fs.manifest.get("precision", "fp32"),
+    })
+    with pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=False, write_statistics=False) as writer:
+        for start, X in _chunks(fs, layer, progress):
+            features = pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), nf)
+            writer.write_table(pa.Table.from_arrays(
+                [pa.array(ids[start:start + len(X)], pa.string()), features], schema=schema))
+
+
+def _export_npy(fs, layer, tmp, progress):
     nf = fs.manifest["layers"][layer]["n_features"]
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(fs.n_stimuli, nf))
-    for start, X in fs.iter_chunks(layer, 1024):
+    for start, X in _chunks(fs, layer, progress):
         out[start:start + len(X)] = X
     out.flush()
     del out
 
 
-def _export_mat(fs, layer, tmp):
+def _export_mat(fs, layer, tmp, progress):
     from scipy.io import savemat
 
     X = np.asarray(fs.features(layer))
@@ -228,6 +260,7 @@ def _export_mat(fs, layer, tmp):
     with open(tmp, "wb") as f:
         savemat(f, {"X": X, "ids": np.array(fs.stimulus_ids, dtype=object), "layer": layer,
                     "model": fs.manifest["model"]}, do_compression=False)
+    progress(fs.n_stimuli, fs.n_stimuli)
 
 
 _EXPORTERS = {"csv": _export_csv, "parquet": _export_parquet, "npy": _export_npy, "mat": _export_mat}
@@ -359,6 +392,11 @@ def _check_same(path, manifest, header, stimuli, layers):
         raise PsychofaceError(
             f"{path}: holds features from weights '{old_w['description']}' (sha256 {old_w['sha256']}), "
             f"not '{new_w['description']}' (sha256 {new_w['sha256']}){tail}")
+    old_p, new_p = manifest.get("precision", "fp32"), header.get("precision", "fp32")
+    if old_p != new_p:
+        raise PsychofaceError(
+            f"{path}: holds {old_p} features, this run computes {new_p}; features of different precision are "
+            f"not mixed in one store (run with --precision {old_p}){tail}")
     if manifest["preprocessing"] != header["preprocessing"]:
         old, new = manifest["preprocessing"], header["preprocessing"]
         keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))

@@ -2,4 +2,4 @@
 registering one :class:`~psychoface.kinds.registry.AnalysisKind` at import. The order of the imports is
 the order of the CLI commands and of the methods paragraphs."""
 
-from psychoface.kinds import reliability, predict, correlate, rsa, compare, geometry  # noqa: F401  (registration)
+from psychoface.kinds import reliability, predict, correlate, rsa, compare, shape, geometry  # noqa: F401  (registration)

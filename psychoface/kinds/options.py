@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from psychoface.kinds.registry import Option
 
+LAYERS = Option("layers", ("all",), "Layer(s), comma-separated, or all (a layer profile).", ("--layer", "-l"),
+                list)
 ATTRIBUTES = Option("attributes", None, "Comma-separated attributes (default: all).", ("--attributes", "-a"), list)
 SEED = Option("seed", None, "Seed of every stochastic step (psychoface.toml: seed).", type=int, study_key="seed")
 STORE = Option("store", None, "Feature store folder (psychoface.toml: store).", study_key="store")

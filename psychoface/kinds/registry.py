@@ -122,16 +122,20 @@ def _load_builtins() -> None:
     """Import :mod:`psychoface.kinds` once so that the built-in kinds are registered first."""
     if not _state["builtins"]:
         _state["builtins"] = True
-        import psychoface.kinds  # noqa: F401  (registers the built-in kinds)
+        try:
+            import psychoface.kinds  # noqa: F401  (registers the built-in kinds)
+        except BaseException:
+            _state["builtins"] = False  # a failed import is retried, not taken for an empty registry
+            raise
 
 
 def register(kind: AnalysisKind) -> AnalysisKind:
     """Register ``kind`` (replacing a kind of the same name, which keeps its place) and return it.
     Its citation keys must be in the bibliography."""
     _load_builtins()
-    from psychoface.reports.references import bibliography
+    from psychoface.reports.references import bibliography_keys
 
-    known = bibliography()
+    known = bibliography_keys()
     missing = [key for key in kind.citations if key not in known]
     if missing:
         raise PsychofaceError(f"analysis kind {kind.name!r}: citation key(s) {', '.join(missing)} are not in the "

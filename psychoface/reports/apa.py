@@ -53,7 +53,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Iterable
 
-import pandas as pd
 
 from psychoface.errors import PsychofaceError
 
@@ -286,52 +285,28 @@ def _latex_escape_urls(text: str) -> str:
     return "".join(out)
 
 
+def _wrapped(segments, escape, wrappers: dict) -> str:
+    """Each segment escaped and put in its style's wrapper (``%s`` marks the text; none: as it is)."""
+    return "".join(wrappers.get(seg.style, "%s") % escape(seg.text) for seg in segments)
+
+
 def _render_latex(segments) -> str:
-    out = []
-    for seg in segments:
-        text = _latex_escape_urls(seg.text)
-        if seg.style == "italic":
-            out.append(rf"\textit{{{text}}}")
-        elif seg.style == "sup":
-            out.append(rf"\textsuperscript{{{text}}}")
-        elif seg.style == "sub":
-            out.append(rf"\textsubscript{{{text}}}")
-        else:
-            out.append(text)
+    out = _wrapped(segments, _latex_escape_urls,
+                   {"italic": r"\textit{%s}", "sup": r"\textsuperscript{%s}", "sub": r"\textsubscript{%s}"})
     # adjacent math pieces merge: "$-$$\infty$" becomes "$-\infty$" (an escaped \$ is left alone)
-    return re.sub(r"(?<!\\)\$\$", "", "".join(out))
+    return re.sub(r"(?<!\\)\$\$", "", out)
+
+
+_HTML_ENTITIES = str.maketrans({MINUS: "&minus;", EM_DASH: "&mdash;", EN_DASH: "&ndash;", TIMES: "&times;",
+                                **{c: f"&{html.entities.codepoint2name[ord(c)]};" for c in _GREEK_LATEX}})
 
 
 def _html_escape(text: str) -> str:
-    text = html.escape(text, quote=False)
-    out = []
-    for c in text:
-        if c == MINUS:
-            out.append("&minus;")
-        elif c == EM_DASH:
-            out.append("&mdash;")
-        elif c == EN_DASH:
-            out.append("&ndash;")
-        elif c == TIMES:
-            out.append("&times;")
-        elif c in _GREEK_LATEX:
-            out.append(f"&{html.entities.codepoint2name[ord(c)]};")
-        else:
-            out.append(c)
-    return "".join(out)
+    return html.escape(text, quote=False).translate(_HTML_ENTITIES)
 
 
 def _render_html(segments) -> str:
-    out = []
-    for seg in segments:
-        text = _html_escape(seg.text)
-        if seg.style == "italic":
-            out.append(f"<i>{text}</i>")
-        elif seg.style in ("sup", "sub"):
-            out.append(f"<{seg.style}>{text}</{seg.style}>")
-        else:
-            out.append(text)
-    return "".join(out)
+    return _wrapped(segments, _html_escape, {"italic": "<i>%s</i>", "sup": "<sup>%s</sup>", "sub": "<sub>%s</sub>"})
 
 
 def _render_matplotlib(segments) -> str:
@@ -401,6 +376,7 @@ def add_runs(paragraph, text: "Text | str", *, bold: bool | None = None, italic:
 # --------------------------------------------------------------------------------------------------
 def _as_float(x, what: str = "value") -> float:
     """``x`` as a float; None, NaN and pandas' NA are NaN; anything else non-numeric is an error."""
+    import pandas as pd
     if isinstance(x, (str, bytes, bool)):
         raise PsychofaceError(f"{what} {x!r} is not a number; pass a number (or NaN for missing)")
     try:

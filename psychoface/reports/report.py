@@ -5,11 +5,13 @@ complete, runs each ``[[analysis]]`` in order and writes ``reports/NAME/``: a se
 ``report.html`` (figures embedded), ``report.docx``, every table as Markdown, LaTeX, HTML, Word and CSV
 (``tables/NN_<kind>/``, numbered as in the report), the figures as PNG (300 dpi) and PDF
 (``figures/NN_<kind>_...``, named after their section so that no section overwrites another's), and
-``provenance.json`` (the analysis file, every parameter and seed, library versions and hashes of the inputs).
+``provenance.json`` (the analysis file, every parameter and seed, library versions and hashes of the inputs),
+and ``report.tex`` with ``references.bib`` beside it (the method section cites by key).
 
 An analysis file::
 
     title = "One Million Impressions: MobileNetV2"
+    bibliography = "my.bib"       # optional: BibTeX file(s) of works the texts cite, beside the package's
     dataset = "omi"               # optional: the data set, named in the methods ("omi": One Million
                                   # Impressions, cited); left out, the stimuli are not attributed
     [study]                       # any psychoface.toml key; paths relative to this file;
@@ -43,7 +45,7 @@ from psychoface.errors import PsychofaceError
 from psychoface.provenance import atomic_write_json, atomic_write_text, now, sha256_file, versions
 from psychoface.reports.apa import Text, add_runs, italic
 from psychoface.reports.section import Section, build_section, save_section
-from psychoface.reports.text import methods_paragraphs, references
+from psychoface.reports.methods import methods_paragraphs, references
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -60,6 +62,7 @@ class AnalysisFile:
     synthetic: dict | None = None
     text: str = field(default="", repr=False)
     dataset: str | None = None
+    bibliography: list[Path] = field(default_factory=list)
 
 
 def expand_env(value: str, where: str) -> str:
@@ -86,11 +89,22 @@ def load_analysis_file(path: str | Path) -> AnalysisFile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PsychofaceError(f"{path}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - {"title", "dataset", "study", "analysis"})
+    unknown = sorted(set(data) - {"title", "dataset", "bibliography", "study", "analysis"})
     if unknown:
         raise PsychofaceError(
-            f"{path}: unknown top-level key(s) {', '.join(unknown)}; use title, dataset, [study], [[analysis]]"
+            f"{path}: unknown top-level key(s) {', '.join(unknown)}; use title, dataset, bibliography, [study], "
+            "[[analysis]]"
         )
+    bib = data.get("bibliography", [])
+    bib = [bib] if isinstance(bib, str) else bib
+    if not isinstance(bib, list) or not all(isinstance(b, str) and b.strip() for b in bib):
+        raise PsychofaceError(f"{path}: bibliography = {data['bibliography']!r} is not a file name; write e.g. "
+                              "bibliography = \"my.bib\"")
+    bibliography = [path.resolve().parent / expand_env(b, str(path)) for b in bib]
+    for bib_path in bibliography:
+        if not bib_path.is_file():
+            raise PsychofaceError(f"{path}: bibliography {bib_path} not found; give a .bib file's path relative "
+                                  "to the analysis file")
     dataset = data.get("dataset")
     if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()):
         raise PsychofaceError(f"{path}: dataset = {dataset!r} is not a name; write e.g. dataset = \"omi\"")
@@ -109,12 +123,12 @@ def load_analysis_file(path: str | Path) -> AnalysisFile:
                 f"{path}: analysis {i} has kind {item.get('kind')!r}; use one of {', '.join(names)}"
             )
     return AnalysisFile(path, path.stem, str(data.get("title", path.stem)), study, analyses, synthetic, text,
-                        dataset.strip() if dataset else None)
+                        dataset.strip() if dataset else None, bibliography)
 
 
 def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> StudyConfig:
     """The study settings of an analysis file; a synthetic study is generated into ``study_dir``."""
-    from psychoface.data.synthetic import generate_study
+    from psychoface.data.synthetic import generate_study, ratings_keys_of
 
     values = dict(spec.study)
     values.setdefault("store", str((out / "features").resolve()))
@@ -123,16 +137,23 @@ def _study_config(spec: AnalysisFile, out: Path, study_dir: Path | None) -> Stud
         study_dir = Path(study_dir or out / "study").resolve()
         options = dict(spec.synthetic)
         options.setdefault("seed", values.get("seed", 0))
-        if not (study_dir / "ratings.csv").is_file():
+        if not (study_dir / "synthetic_model.json").is_file():
             try:
                 generate_study(study_dir, **options)
             except TypeError as exc:
                 raise PsychofaceError(f"{spec.path}: [study] synthetic: {exc}") from None
-        values.update(images=str(study_dir / "images"), ratings=str(study_dir / "ratings.csv"))
+        keys = ratings_keys_of(study_dir)  # ratings.csv, or per-rater files with their pooling keys
+        values.update(keys, images=str(study_dir / "images"), ratings=str(study_dir / keys["ratings"]))
+        has_landmarks = (study_dir / "landmarks.csv").is_file()
+        if has_landmarks:
+            values["landmarks"] = str(study_dir / "landmarks.csv")
         if not (study_dir / CONFIG_NAME).exists():
-            local = dict(values, images="images", ratings="ratings.csv",
+            local = dict(values, images="images", ratings=keys["ratings"],
                          store=os.path.relpath(values["store"], study_dir))
-            atomic_write_text(study_dir / CONFIG_NAME, render_template(**local))
+            if has_landmarks:
+                local["landmarks"] = "landmarks.csv"
+            extra = "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items() if k != "ratings")
+            atomic_write_text(study_dir / CONFIG_NAME, render_template(**local) + extra)
     toml_lines = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
     return parse_config("\n".join(toml_lines) + "\n", root=root, source=spec.path)
 
@@ -158,7 +179,11 @@ def run_analysis_file(path: str | Path, *, out: str | Path | None = None, study_
     """
     from psychoface.workflows import extract_features
 
+    from psychoface.reports.references import add_bibliography
+
     spec = load_analysis_file(path)
+    for bib in spec.bibliography:  # the user's works join the reference list (and may be cited by kinds)
+        add_bibliography(bib)
     out = Path(out) if out is not None else Path("reports") / spec.name
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda message: None)
@@ -188,11 +213,12 @@ def run_analysis_file(path: str | Path, *, out: str | Path | None = None, study_
     say("writing report.html and report.docx")
     write_html(out / "report.html", spec.title, sections, params)
     write_docx(out / "report.docx", spec.title, sections, params)
+    write_latex(out / "report.tex", spec.title, sections, params)
     provenance = {
         "analysis_file": {"path": str(spec.path), "sha256": hashlib.sha256(spec.text.encode()).hexdigest(),
                           "text": spec.text},
         "study": config.to_dict(),
-        "inputs": {"ratings": {"path": str(config.ratings_path), "sha256": sha256_file(config.ratings_path)},
+        "inputs": {"ratings": [{"path": str(f), "sha256": sha256_file(f)} for f in config.ratings_source.paths],
                    "images": store.manifest.get("stimuli")},
         "store": {k: store.manifest.get(k) for k in ("model", "weights", "preprocessing", "layers", "seed")},
         "analyses": params["analyses"],
@@ -219,7 +245,7 @@ def _tenths(say, what: str):
 
 
 def methods_params(config: StudyConfig, store, sections: list[Section], dataset: str | None = None) -> dict:
-    """The parameters :func:`~psychoface.reports.text.methods_paragraphs` describe, from what was used;
+    """The parameters :func:`~psychoface.reports.methods.methods_paragraphs` describe, from what was used;
     ``dataset`` is the analysis file's ``dataset`` key (the data set is never guessed from paths)."""
     from psychoface.workflows import load_ratings_from_config
 
@@ -331,6 +357,38 @@ def write_html(path: Path, title: str, sections: list[Section], params: dict) ->
         seed=params.get("seed"),
     )
     atomic_write_text(path, html)
+    return path
+
+
+# -- LaTeX -------------------------------------------------------------------------------------------
+def write_latex(path: Path, title: str, sections: list[Section], params: dict) -> Path:
+    """The report as LaTeX for the apa7 class with biblatex-apa: the method section cites by key
+    (``\\citep{holm1979}``), ``references.bib`` beside it holds every work cited (those cited as text in
+    table notes and sentences through ``\\nocite``), tables as :meth:`ApaTable.to_latex`, figures from
+    ``figures/`` as PDF. Compile with ``pdflatex``, ``biber``, ``pdflatex``."""
+    from psychoface.reports.apa import latex_escape
+    from psychoface.reports.methods import methods_latex
+    from psychoface.reports.references import write_bib
+    from psychoface.reports.tables import LATEX_PREAMBLE
+
+    paragraphs, keys = methods_latex(params, _cited_texts(sections))
+    write_bib(path.parent / "references.bib", keys)
+    lines = ["\\documentclass[stu,12pt]{apa7}", LATEX_PREAMBLE, "\\usepackage{graphicx}",
+             "\\usepackage[style=apa,backend=biber,natbib=true]{biblatex}", "\\addbibresource{references.bib}",
+             f"\\title{{{latex_escape(title)}}}", "\\begin{document}", "\\maketitle", "\\section{Method}",
+             *[p + "\n" for p in paragraphs], "\\section{Results}"]
+    for section in sections:
+        lines.append(f"\\subsection{{{latex_escape(section.title)}}}")
+        if section.sentences:
+            lines.append(" ".join(t.render("latex") for t in section.sentences) + "\n")
+        lines += [table.to_latex() for table in section.tables]
+        for fig in section.figures:
+            note = f"\\par\\smallskip{{\\small\\textit{{Note.}} {fig.note.render('latex')}}}" if fig.note else ""
+            lines += ["\\begin{figure}[htbp]", f"\\caption{{{latex_escape(fig.title)}}}",
+                      f"\\includegraphics[width=\\linewidth]{{{os.path.relpath(fig.pdf, path.parent)}}}{note}",
+                      "\\end{figure}"]
+    lines += [f"\\nocite{{{','.join(keys)}}}" if keys else "", "\\printbibliography", "\\end{document}", ""]
+    atomic_write_text(path, "\n".join(lines))
     return path
 
 

@@ -14,9 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from psychoface.config import StudyConfig
 from psychoface.errors import PsychofaceError
@@ -24,6 +22,9 @@ from psychoface.provenance import atomic_write_json, atomic_write_text, versions
 from psychoface.reports.apa import Text
 from psychoface.reports.tables import ApaTable, apa_table_for, title_case
 from psychoface.reports.text import describe, resolution_note
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where it is used (fast CLI start-up)
+    import pandas as pd
 
 
 @dataclass
@@ -204,6 +205,7 @@ def save_section(section: Section, folder: Path, *, config: StudyConfig | None =
 
 
 def _jsonable(value):
+    import numpy as np
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):
