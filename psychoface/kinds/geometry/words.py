@@ -40,8 +40,8 @@ register_columns({
 
 
 def _rows_clause(row, attrs, n_tests, name, estimate, *, df=None):
-    p, note = text._p_and_note(row, attrs, n_tests)
-    clause = text.stat_clause(name, estimate, df=df, ci=text._ci(row), ci_level=text._level(attrs), p=p)
+    p, note = text.p_and_note(row, attrs, n_tests)
+    clause = text.stat_clause(name, estimate, df=df, ci=text.ci_of(row), ci_level=text.level_of(attrs), p=p)
     return clause, note
 
 
@@ -51,7 +51,7 @@ def _direction(value) -> str:
 
 
 def distinctiveness_sentence(row, attrs, n_tests):
-    clause, note = _rows_clause(row, attrs, n_tests, "r", row["r"], df=text._r_df(row))
+    clause, note = _rows_clause(row, attrs, n_tests, "r", row["r"], df=text.r_df(row))
     layer, attribute = row["layer"], row["attribute"]
     target = (f"the faces' known distinctiveness in the generator's parameter space" if attribute ==
               "generator distinctiveness" else f"mean {attribute} ratings")
@@ -70,19 +70,19 @@ def attribute_space_sentence(row, attrs, n_tests):
     what = ("The attribute space of people" if row["layer"] == "people"
             else "The attribute space of random features (the baseline)" if row["layer"] == "random features"
             else f"The attribute space of {row['layer']}")
-    return [Text(f"{what} (angles between {int(row['n_attributes'])} attributes) matched {whose}, ", clause,
+    return [Text(f"{what} (angles between {int(row['n_attributes'])} attributes) correlated with {whose}, ", clause,
                  text.parenthetical(note), ".")]
 
 
 def shape_sentence(row, attrs, n_tests):
-    p, note = text._p_and_note(row, attrs, n_tests)
+    p, note = text.p_and_note(row, attrs, n_tests)
     clause = text.stat_clause(THETA, row["distance"], p=p)
     return [Text(f"The Procrustes angular distance between {row['layer']} and the {row['target']} was ", clause,
                  text.parenthetical(note), ".")]
 
 
 def riemannian_sentence(row, attrs, n_tests):
-    p, note = text._p_and_note(row, attrs, n_tests)
+    p, note = text.p_and_note(row, attrs, n_tests)
     metric = "affine-invariant" if row["metric"] == "affine" else "log-Euclidean"
     parts = [text.stat_clause(D_R, row["distance"])]
     if pd.notna(row.get("z")):
@@ -97,13 +97,13 @@ def map_quality_sentence(row, attrs, n_tests):
 
 
 def map_scores_sentence(row, attrs, n_tests):
-    clause, note = _rows_clause(row, attrs, n_tests, "r", row["r"], df=text._r_df(row))
+    clause, note = _rows_clause(row, attrs, n_tests, "r", row["r"], df=text.r_df(row))
     return [Text(f"Nearest-neighbour predictions of mean {row['attribute']} ratings from the map {row['map']} "
                  "correlated with the ratings, ", clause, text.parenthetical(note), ".")]
 
 
 def group_sentence(row, attrs, n_tests):
-    p, note = text._p_and_note(row, attrs, n_tests)
+    p, note = text.p_and_note(row, attrs, n_tests)
     return [Text(f"In {row['layer']}, the Fréchet means of the {row['group_a']} ({int(row['n_a'])} faces) and "
                  f"{row['group_b']} ({int(row['n_b'])}) groups were ", text.stat_clause(THETA, row["distance"]),
                  " rad apart", Text(", ", fmt_p(p)) if p is not None and pd.notna(p) else "", f" ({row['test']} permutation test)",
@@ -114,7 +114,7 @@ def summary(estimate: str, noun: str, sentence):
     """Words for a long table: the count significant after correction and the strongest rows."""
     def build(df, attrs, where):
         out = []
-        significance = text._significance(df, attrs, noun, where)
+        significance = text.significance(df, attrs, noun, where)
         if significance is not None:
             out.append(Text(significance.plain[:1].upper(), significance.plain[1:], "."))
         strongest = df.reindex(df[estimate].abs().sort_values(ascending=False).index).head(3)
@@ -145,7 +145,7 @@ def methods_distinctiveness(attrs, cites, written):
         f"lie in an open hemisphere {cites.paren('buss2001')}, checked by a linear program"
     )]
     missing = attrs.get("not_in_open_hemisphere") or []
-    out[0] = Text(out[0], f"; it failed in {text._and(missing)}." if missing else "; it held in every layer.")
+    out[0] = Text(out[0], f"; it failed in {text.and_list(missing)}." if missing else "; it held in every layer.")
     how = {"pearson": "Pearson", "spearman": "Spearman"}.get(attrs.get("method"), "Pearson")
     out.append(Text(f"Distinctiveness was correlated with each attribute's mean ratings ({how} correlation); "
                     "every bootstrap resample re-estimated the Fréchet mean."))
