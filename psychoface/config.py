@@ -198,18 +198,10 @@ class StudyConfig:
         from psychoface.features import models
 
         w = str(self.weights).strip()
-        if w.lower() == "none":
-            return w
         if self.model not in models.available_models():  # build_model names the unknown model
-            return w if re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", w) else str(self.path(w))
-        if models.weights_member(self.model, w) is not None:
-            return w
-        path = self.path(w)
-        if path.is_file():
-            return str(path)
-        raise PsychofaceError(
-            f"weights '{w}' for {self.model}: neither a torchvision weights name nor an existing checkpoint file "
-            f"({path}); use one of {', '.join(models.weights_names(self.model))}, or a checkpoint path")
+            return w if w.lower() == "none" or re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", w) else str(self.path(w))
+        kind, value = models.parse_weights(self.model, w, root=self.root)
+        return str(value) if kind == "checkpoint" else w
 
     def _missing(self, key: str, flag: str) -> str:
         where = f"{self.source}" if self.source else f"no {CONFIG_NAME} in {self.root}"

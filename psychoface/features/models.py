@@ -94,7 +94,7 @@ def build_model(name: str, weights: str | os.PathLike = "DEFAULT", seed: int = 0
     name = _check_name(name)
     dev = resolve_device(device)
     enum = torchvision.models.get_model_weights(name)
-    kind, value = _parse_weights(name, weights)
+    kind, value = parse_weights(name, weights)
     if kind == "torchvision":
         model, weights_hash = _load_torchvision(name, value)
         spec = "DEFAULT" if str(weights).strip().upper() == "DEFAULT" else value.name
@@ -178,27 +178,32 @@ def _check_name(name: str) -> str:
     raise PsychofaceError(f"unknown model '{name}': not a torchvision classification model; {hint}")
 
 
-def _parse_weights(name, weights):
-    """Classify a weights spec as ("torchvision", enum member), ("checkpoint", Path) or ("none", None)."""
+def parse_weights(name, weights, root=None):
+    """Classify a weights spec of model ``name`` as ("torchvision", enum member), ("checkpoint", Path) or
+    ("none", None). ``none`` and torchvision weights names (``DEFAULT``, ``IMAGENET1K_V1``,
+    ``VGG16_Weights.IMAGENET1K_V1``) are accepted in any case; anything else must be an existing
+    checkpoint file, a relative path resolved against ``root`` (the study folder) when given."""
     if isinstance(weights, os.PathLike):
-        return "checkpoint", _existing_file(name, weights)
+        return "checkpoint", _existing_file(name, weights, root)
     spec = str(weights).strip()
     if spec.lower() == "none":
         return "none", None
     member = weights_member(name, spec)
     if member is not None:
         return "torchvision", member
-    return "checkpoint", _existing_file(name, spec)
+    return "checkpoint", _existing_file(name, spec, root)
 
 
-def _existing_file(name, spec) -> Path:
+def _existing_file(name, spec, root=None) -> Path:
     path = Path(spec).expanduser()
+    if root is not None and not path.is_absolute():
+        path = Path(root) / path
     if path.is_file():
         return path
     choices = ", ".join(weights_names(name))
     raise PsychofaceError(
-        f"weights '{spec}' for {name}: no such checkpoint file and not one of {choices}; "
-        "pass an existing checkpoint path or one of those names")
+        f"weights '{spec}' for {name}: neither a torchvision weights name nor an existing checkpoint file "
+        f"({path}); use one of {choices}, or a checkpoint path")
 
 
 def _load_torchvision(name, member):
