@@ -76,7 +76,9 @@ def worker_psychoface(folder: Path, n_perm: int, n_check: int, bootstrap: int, m
 
     from psychoface.analyses import kendall
     from psychoface.analyses.rdm import layer_rdm, rating_rdm
-    from psychoface.analyses.rsa import _bootstrap_cross, _mantel_null, _standardise, rsa
+    from psychoface.analyses.mantel import mantel_null as _mantel_null
+    from psychoface.analyses.mantel import standardise as _standardise
+    from psychoface.analyses.rsa import _bootstrap_cross, rsa
 
     X = np.load(folder / "layer.npy", mmap_mode="r")
     ids = [str(i) for i in range(X.shape[0])]

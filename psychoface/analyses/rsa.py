@@ -35,16 +35,17 @@ Guillot, G., & Rousset, F. (2013). Dismantling the Mantel tests. *Methods in Eco
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import pdist
 from scipy.stats import rankdata
-from threadpoolctl import threadpool_limits
 
 from psychoface.analyses import kendall, rdm_bootstrap
+from psychoface.analyses.mantel import GATHER_ELEMENTS, one_blas_thread
+from psychoface.analyses.mantel import mantel_null as _mantel_null
+from psychoface.analyses.mantel import standardise as _standardise
 from psychoface.analyses.inference import (
     correct_p,
     correction_label,
@@ -77,9 +78,6 @@ SPLITS = {
 }
 """How :func:`rating_rdm_noise_ceiling` halves the ratings: by raters when rater ids exist."""
 _CORRELATION_NAMES = {"spearman": "Spearman", "pearson": "Pearson", "tau-a": "Kendall tau-a"}
-_GATHER_ELEMENTS = 1 << 16  # entries gathered per block (cache-sized)
-_FIXED_BYTES = 512 * 2**20  # fixed RDM vectors laid out for the gather, per pass
-_PERM_BATCH = 256
 
 
 # --------------------------------------------------------------------------------------------------
@@ -437,108 +435,7 @@ def rating_rdm_noise_ceiling(
     return df
 
 
-# --------------------------------------------------------------------------------------------------
-# Mantel permutation engine
-
-
-def _standardise(v: np.ndarray, method: str, name: str = "") -> np.ndarray:
-    """Ranks (Spearman) or values (Pearson), centred and scaled to unit norm."""
-    v = rankdata(v) if method == "spearman" else np.asarray(v, dtype=np.float64)
-    v = v - v.mean()
-    norm = np.sqrt(np.dot(v, v))
-    if norm == 0:
-        raise PsychofaceError(f"RDM {name!r} is constant (all dissimilarities equal); it cannot be correlated")
-    return v / norm
-
-
-def _one_blas_thread(func):
-    """Run ``func`` with one BLAS thread: its products are small and memory-bound, and threaded BLAS on
-    such products mostly waits on synchronisation (badly so on a busy machine)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
-            return func(*args, **kwargs)
-
-    return wrapper
-
-
-@_one_blas_thread
-def _mantel_null(permuted, fixed, kind, n_permutations, seed_seq) -> np.ndarray:
-    """(N, len(fixed)) statistics with the stimulus labels of ``permuted`` permuted.
-
-    Permutation k is the k-th ``rng.permutation(n)`` of ``numpy.random.default_rng(seed_seq)``.
-    ``kind="standardised"``: all vectors are standardised (:func:`_standardise`) and the statistic is the
-    inner product of each fixed vector with the permuted one; ``kind="tau-a"``: the raw permuted vector and
-    :class:`psychoface.analyses.kendall.TauFixed` fixed vectors, Kendall's tau-a.
-    """
-    n = _n_from_pairs(len(permuted))
-    if kind == "tau-a":
-        return np.stack([kendall.permutation_null(permuted, f, np.random.default_rng(seed_seq), n_permutations)
-                         for f in fixed], axis=1).reshape(n_permutations, len(fixed))
-    square = squareform(permuted, checks=False)
-    blocks = _row_blocks(n)
-    per_pass = max(1, _FIXED_BYTES // (8 * sum((r1 - r0) * (n - r0) for r0, r1 in blocks)))
-    out = np.empty((n_permutations, len(fixed)))
-    for q0 in range(0, len(fixed), per_pass):  # the same permutations for every pass
-        q1 = min(len(fixed), q0 + per_pass)
-        layout = _fixed_layout(fixed[q0:q1], n, blocks)
-        rng = np.random.default_rng(seed_seq)
-        for s in range(0, n_permutations, _PERM_BATCH):
-            perms = np.stack([rng.permutation(n) for _ in range(min(_PERM_BATCH, n_permutations - s))])
-            out[s : s + len(perms), q0:q1] = _permuted_products(square, layout, blocks, perms)
-    return out
-
-
-def _row_blocks(n: int) -> list[tuple[int, int]]:
-    """Blocks of rows of the upper triangle, each about _GATHER_ELEMENTS entries (one block if n is small)."""
-    if n * n <= _GATHER_ELEMENTS:
-        return [(0, n)]
-    rows = max(1, _GATHER_ELEMENTS // n)
-    return [(r0, min(n, r0 + rows)) for r0 in range(0, n, rows)]
-
-
-def _fixed_layout(fixed, n, blocks) -> list[np.ndarray]:
-    """For each row block [r0, r1): a (q, (r1-r0)*(n-r0)) array of the fixed vectors' upper triangle
-    (zeros on and below the diagonal), matching the gathered block square[perm[r0:r1]][:, perm[r0:]]."""
-    layout = [np.empty((len(fixed), (r1 - r0) * (n - r0))) for r0, r1 in blocks]
-    for k, f in enumerate(fixed):
-        upper = np.triu(squareform(f, checks=False), 1)
-        for (r0, r1), arr in zip(blocks, layout):
-            arr[k] = upper[r0:r1, r0:].ravel()
-    return layout
-
-
-def _permuted_products(square, layout, blocks, perms) -> np.ndarray:
-    """sum_{i<j} fixed_k[i, j] * square[perm_i, perm_j] for every permutation (rows) and fixed k."""
-    n = square.shape[0]
-    if len(blocks) == 1:  # small n: gather many permutations at once, one matrix product
-        flat = layout[0]
-        out = np.empty((len(perms), flat.shape[0]))
-        step = max(1, _GATHER_ELEMENTS // (n * n))
-        for s in range(0, len(perms), step):
-            p = perms[s : s + step]
-            out[s : s + len(p)] = square[p[:, :, None], p[:, None, :]].reshape(len(p), -1) @ flat.T
-        return out
-    out = np.zeros((len(perms), layout[0].shape[0]))
-    rows_buf = np.empty((blocks[0][1] - blocks[0][0], n))
-    cols_buf = np.empty(layout[0].shape[1])
-    for k, perm in enumerate(perms):
-        acc = out[k]
-        for (r0, r1), flat in zip(blocks, layout):
-            rows = rows_buf[: r1 - r0]
-            np.take(square, perm[r0:r1], axis=0, out=rows, mode="wrap")  # "wrap": unbuffered
-            cols = cols_buf[: flat.shape[1]].reshape(r1 - r0, n - r0)
-            np.take(rows, perm[r0:], axis=1, out=cols, mode="wrap")
-            acc += flat @ cols.ravel()
-    return out
-
-
 _pair_indices = kendall.pair_indices
-
-
-def _n_from_pairs(m: int) -> int:
-    return int(round((1 + np.sqrt(1 + 8 * m)) / 2))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -631,7 +528,7 @@ def _pair_weights(n: int, n_bootstrap: int, rng: np.random.Generator):
     """Batches of resamples as :func:`_counts` (float64), with the (B, m) weights c_i * c_j of each original
     pair of distinct stimuli -- how often the pair occurs in the resample."""
     i, j = _pair_indices(n)
-    for start, c in _counts(n, n_bootstrap, max(1, _GATHER_ELEMENTS // i.size), rng):
+    for start, c in _counts(n, n_bootstrap, max(1, GATHER_ELEMENTS // i.size), rng):
         c = c.astype(np.float64)
         yield start, c, np.take(c, i, axis=1) * np.take(c, j, axis=1)
 
@@ -664,7 +561,7 @@ def _bootstrap_cross(xs, ys, method, n, n_bootstrap, rng) -> np.ndarray:
     return out
 
 
-@_one_blas_thread
+@one_blas_thread
 def _bootstrap_partial(xs, ys, covs, method, n, n_bootstrap, rng) -> np.ndarray:
     """(N, len(xs), len(ys)) bootstrap partial correlations given the covariates."""
     out = np.full((n_bootstrap, len(xs), len(ys)), np.nan)
