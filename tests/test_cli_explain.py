@@ -48,3 +48,24 @@ def test_explain_bad_input_is_one_line(study):
         cli("explain", "--config", study, "--layer", "block6", "-a", "sleepy", code=2).stderr)
     assert "method lrp" not in error_line(
         cli("explain", "--config", study, "--layer", "block6", "--method", "deeplift", code=2).stderr)
+
+
+def test_faces_without_landmarks_are_left_out_and_named(study, tmp_path):
+    """A face the detector skipped (no landmarks) is left out of the explanations, by name, not an error."""
+    root = study.parent
+    landmarks = pd.read_csv(root / "landmarks.csv")
+    dropped = str(landmarks["stimulus"].iloc[0])
+    partial = root / "landmarks_partial.csv"
+    landmarks[landmarks["stimulus"].astype(str) != dropped].to_csv(partial, index=False)
+    config = tmp_path / "psychoface.toml"
+    config.write_text(study.read_text().replace('landmarks = "landmarks.csv"', f'landmarks = "{partial}"')
+                      .replace('images = "images"', f'images = "{root / "images"}"')
+                      .replace('ratings = "ratings.csv"', f'ratings = "{root / "ratings.csv"}"')
+                      .replace('store = "', f'store = "{root}/'))
+    out = tmp_path / "ex"
+    result = cli("explain", "--config", config, "--layer", "block6", "-a", "happy", "--folds", "3",
+                 "--batch-size", "8", "--n-null", "1", "--faithfulness-faces", "3", "--sanity-faces", "2",
+                 "--cluster-permutations", "32", "--map-size", "32", "--save", out)
+    assert "1 of 16 faces without landmarks" in result.stdout and dropped in result.stdout
+    regions = pd.read_csv(out / "explain_regions.csv")
+    assert (regions["n"] == 15).all() if "n" in regions.columns else len(regions) == 8

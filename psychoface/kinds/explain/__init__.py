@@ -64,18 +64,39 @@ def _null_readouts(X, y, rows, folds, seed, n_null):
     return out
 
 
-def _faces(config, store, loaded, ids, aligned, mask, size, needs_regions):
+def _with_landmarks(config, ids, aligned, mask):
+    """Positions in ``ids`` of the faces to explain, and the exclusion to state: when landmarks are needed,
+    faces without them (no face or several faces found by `psychoface landmarks`) are left out, by name."""
+    from psychoface.data.landmarks import study_landmarks
+
+    if aligned and mask:
+        return list(range(len(ids))), []
+    have = set(study_landmarks(config, require_all=False).ids)
+    keep = [i for i, s in enumerate(ids) if s in have]
+    missing = [s for s in ids if s not in have]
+    if not missing:
+        return keep, []
+    if len(keep) < 4:
+        raise PsychofaceError(f"explain: only {len(keep)} of {len(ids)} faces have landmarks; run `psychoface "
+                              "landmarks` or add the faces' landmarks")
+    shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+    return keep, [f"{len(missing)} of {len(ids)} faces without landmarks (no single face detected) were left out "
+                  f"of the explanations: {shown}"]
+
+
+def _faces(config, store, loaded, ids, aligned, mask, size, needs_regions, positions):
     from psychoface.data.images import probe_image
     from psychoface.data.landmarks import study_landmarks
     from psychoface.explain.align import mean_configuration, to_input_frame
     from psychoface.explain.regions import REGIONS, mask_labels, region_labels
     from psychoface.explain.run import FaceSet
 
-    paths = [s["path"] for s in store.manifest["stimuli"]]
+    stimuli = store.manifest["stimuli"]
+    paths = [stimuli[i]["path"] for i in positions]
     crop, resize = loaded.preprocessing["crop"], loaded.preprocessing["resize"]
     landmarks = None
     if not (aligned and mask):
-        lm = study_landmarks(config, ids)
+        lm = study_landmarks(config, ids, require_all=False)
         if lm.template != "dlib68" and not mask:
             raise PsychofaceError(f"explain: face regions need dlib 68-point landmarks, {lm.source} holds "
                                   f"{lm.template} ({lm.k} points); run `psychoface landmarks` or give --mask")
@@ -118,8 +139,6 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
           sanity_faces: int = 8, batch_size: int = 16, figures_dir=None, figure_prefix: str = "",
           progress=None) -> Section:
     """Explain the layer's predicted ratings, aggregate the maps over faces and test them."""
-    import torch
-
     from psychoface.analyses.explain import (cluster_test, faithfulness, region_pairs, region_shares,
                                              similarity_check, spearman_maps)
     from psychoface.explain.faithfulness import cascading_randomisation, deletion_insertion
@@ -138,6 +157,9 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
         raise PsychofaceError(f"layer {layer!r} was not extracted into {store.path} (it holds "
                               f"{', '.join(store.layers) or 'no layer'}); run `psychoface extract --layer {layer}`")
     X, ids = load_features(store, layer)
+    positions, excluded = _with_landmarks(config, ids, aligned, mask)
+    if excluded:
+        X, ids = np.asarray(X)[positions], [ids[i] for i in positions]
     ratings = workflows.load_ratings_from_config(config)
     Y = workflows.aligned_means(ratings, ids, attributes)
     manifest = store.manifest
@@ -147,7 +169,8 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
     method_spec = check_method(method, loaded.model)
     model = ReadoutModel(loaded.model, spec["module"], spec["pooling"],
                          spec["module"] in channels_last_modules(loaded.model))
-    faces, labels, names = _faces(config, store, loaded, ids, aligned, mask, map_size, method_spec.needs_regions)
+    faces, labels, names = _faces(config, store, loaded, ids, aligned, mask, map_size, method_spec.needs_regions,
+                                  positions)
     seed, n_perm, n_boot = config.seed, config.n_permutations, config.n_bootstrap
     owned = tempfile.TemporaryDirectory() if figures_dir is None else None
     maps_dir = Path(owned.name) if owned else Path(figures_dir) / "maps"
@@ -246,7 +269,7 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
                 method_citation=method_spec.citation, passes_sanity=method_spec.passes_sanity,
                 network=manifest["model"], weights=manifest["weights"]["description"], pooling=spec["pooling"],
                 folds=folds, n_null=n_null, aligned=aligned, mask=str(mask) if mask else None, map_size=map_size,
-                contrast=contrast, regions=list(names))
+                contrast=contrast, regions=list(names), exclusions=excluded)
     tables_out = {}
     for key, frames, family in (
         ("explain_regions", regions, f"{len(names)} face regions, within each attribute"),
