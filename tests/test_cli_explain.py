@@ -66,6 +66,6 @@ def test_faces_without_landmarks_are_left_out_and_named(study, tmp_path):
     result = cli("explain", "--config", config, "--layer", "block6", "-a", "happy", "--folds", "3",
                  "--batch-size", "8", "--n-null", "1", "--faithfulness-faces", "3", "--sanity-faces", "2",
                  "--cluster-permutations", "32", "--map-size", "32", "--save", out)
-    assert "1 of 16 faces without landmarks" in result.stdout and dropped in result.stdout
+    assert "1 of 16 faces had no landmarks" in result.stdout and dropped in result.stdout
     regions = pd.read_csv(out / "explain_regions.csv")
     assert (regions["n"] == 15).all() if "n" in regions.columns else len(regions) == 8

@@ -80,8 +80,9 @@ def _with_landmarks(config, ids, aligned, mask):
         raise PsychofaceError(f"explain: only {len(keep)} of {len(ids)} faces have landmarks; run `psychoface "
                               "landmarks` or add the faces' landmarks")
     shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
-    return keep, [f"{len(missing)} of {len(ids)} faces without landmarks (no single face detected) were left out "
-                  f"of the explanations: {shown}"]
+    verb = "was" if len(missing) == 1 else "were"
+    return keep, [f"{len(missing)} of {len(ids)} faces had no landmarks (no single face detected) and {verb} left "
+                  f"out of the explanations: {shown}"]
 
 
 def _faces(config, store, loaded, ids, aligned, mask, size, needs_regions, positions):
