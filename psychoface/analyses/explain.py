@@ -203,9 +203,7 @@ def cluster_test(maps, *, reference=None, groups=None, labels=None, names=None, 
     each row's cluster as a boolean (H, W) mask.
     ``labels``/``names`` name the region of each cluster's peak.
     """
-    from psychoface.explain import require
-
-    mne_stats = require("mne.stats")
+    import mne.stats as mne_stats
     permutation_cluster_1samp_test = mne_stats.permutation_cluster_1samp_test
     permutation_cluster_test, ttest_ind_no_p = mne_stats.permutation_cluster_test, mne_stats.ttest_ind_no_p
 

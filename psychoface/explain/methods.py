@@ -86,9 +86,7 @@ def attribute(model, images: torch.Tensor, method: str, *, region_masks: torch.T
     ``window``: occlusion patch side in pixels (stride half of it); ``internal_batch_size``: images per
     forward pass inside IG (default: all steps of the batch at once).
     """
-    from psychoface.explain import require
-
-    ca = require("captum.attr")
+    import captum.attr as ca
     spec = check_method(method, model.net)
     x = images.detach().clone().requires_grad_(False)
     B, _, H, W = x.shape
@@ -142,9 +140,7 @@ def _check_spatial(model, x1):
 
 
 def _region_ablation(model, x, masks):
-    from psychoface.explain import require
-
-    FeatureAblation = require("captum.attr").FeatureAblation
+    from captum.attr import FeatureAblation
 
     if masks is None:
         raise PsychofaceError("method regions: needs face regions; give landmarks (--landmarks) or a mask image")
@@ -163,11 +159,9 @@ def _region_ablation(model, x, masks):
 def _lrp(model, x):
     import torchvision.models as tvm
 
-    from psychoface.explain import require
-
-    Gradient = require("zennit.attribution").Gradient
-    EpsilonPlusFlat = require("zennit.composites").EpsilonPlusFlat
-    canonizers = require("zennit.torchvision")
+    import zennit.torchvision as canonizers
+    from zennit.attribution import Gradient
+    from zennit.composites import EpsilonPlusFlat
     ResNetCanonizer, VGGCanonizer = canonizers.ResNetCanonizer, canonizers.VGGCanonizer
 
     canonizer = VGGCanonizer() if isinstance(model.net, tvm.VGG) else ResNetCanonizer()
