@@ -52,7 +52,7 @@ def region_dots(table):
         ax.set_yticks(y, regions)
         ax.invert_yaxis()
         ax.set_xlabel("Share of absolute attribution")
-        ax.legend(frameon=False, loc="lower right")
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     return fig
 
 
