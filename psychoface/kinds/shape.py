@@ -154,7 +154,7 @@ def build(config, *, components: int = 3, figures_dir=None, figure_prefix: str =
     warps, distinctiveness against the ratings, group means overlaid, the shape change along the predictor
     that explains the most shape variation)."""
     res = study(config, **options)
-    fit, landmarks, template = res["fit"], res["landmarks"], res["landmarks"].template
+    fit, template = res["fit"], res["landmarks"].template
     tables, described, data, figures = [], [], {}, []
     for name, (title, df) in res["tables"].items():
         tables.append(result_table(df, title=title))

@@ -53,7 +53,7 @@ def _direction(value) -> str:
 def distinctiveness_sentence(row, attrs, n_tests):
     clause, note = _rows_clause(row, attrs, n_tests, "r", row["r"], df=text.r_df(row))
     layer, attribute = row["layer"], row["attribute"]
-    target = (f"the faces' known distinctiveness in the generator's parameter space" if attribute ==
+    target = ("the faces' known distinctiveness in the generator's parameter space" if attribute ==
               "generator distinctiveness" else f"mean {attribute} ratings")
     hemisphere = ("" if row.get("open_hemisphere", True) else
                   f"; the directions in {layer} do not lie in an open hemisphere, so their Fréchet mean need "
