@@ -68,4 +68,4 @@ def test_faces_without_landmarks_are_left_out_and_named(study, tmp_path):
                  "--cluster-permutations", "32", "--map-size", "32", "--save", out)
     assert "1 of 16 faces had no landmarks" in result.stdout and dropped in result.stdout
     regions = pd.read_csv(out / "explain_regions.csv")
-    assert (regions["n"] == 15).all() if "n" in regions.columns else len(regions) == 8
+    assert (regions["n"] == 15).all() and len(regions) == 8
