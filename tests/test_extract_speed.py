@@ -7,26 +7,19 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from PIL import Image
 
 from psychoface.data.images import Stimulus
 from psychoface.errors import PsychofaceError
 from psychoface.features import extract as extract_module
 from psychoface.features.extract import extract
 
+from test_extract import make_images as _make_images
+from test_extract import reference_inputs
+
+
 def make_images(folder, n, seed=0, size=(64, 64)):
-    """``n`` random RGB PNGs (noise images: only the arithmetic matters here)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(folder / f"face{i}.png")
-    return folder
-
-
-def reference_inputs(paths, weights_enum):
-    """What a bare torchvision user feeds the network: PIL decode, the weights' transforms, a stack."""
-    transform = weights_enum.transforms()
-    return torch.stack([transform(Image.open(p).convert("RGB")) for p in paths])
+    """``n`` random RGB PNGs (noise images: only the arithmetic matters here), 64 x 64 by default."""
+    return _make_images(folder, n, seed=seed, size=size)
 
 
 SMALL = {"model": "mobilenet_v3_small", "weights": "none", "device": "cpu", "batch_size": 4}

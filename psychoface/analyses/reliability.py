@@ -328,6 +328,22 @@ def _bootstrap_r_half(mean_a, mean_b, n_bootstrap, rng):
 # public functions
 
 
+def check_split_options(n_splits, n_bootstrap, min_ratings, bootstrap_splits, seed, ci_level, split, *,
+                        min_bootstrap: int = 0):
+    """The split-half options checked at the boundary (one line naming the bad value), as whole numbers:
+    ``(n_splits, n_bootstrap, min_ratings, bootstrap_splits, seed)``; ``bootstrap_splits`` at most ``n_splits``."""
+    n_splits = _check_count("n_splits", n_splits, 1)
+    n_bootstrap = _check_count("n_bootstrap", n_bootstrap, min_bootstrap)
+    min_ratings = _check_count("min_ratings", min_ratings, 2)
+    bootstrap_splits = min(_check_count("bootstrap_splits", bootstrap_splits, 1), n_splits)
+    seed = _check_count("seed", seed, 0)
+    if not 0 < ci_level < 1:
+        raise PsychofaceError(f"ci_level = {ci_level} must lie between 0 and 1, e.g. 0.95")
+    if split not in SPLITS:
+        raise PsychofaceError(f"split = {split!r}: use auto, raters or ratings")
+    return n_splits, n_bootstrap, min_ratings, bootstrap_splits, seed
+
+
 def split_half_reliability(
     trials,
     *,
@@ -390,15 +406,8 @@ def split_half_reliability(
     """
     table, source = _trial_table(trials)
     attributes = _select_attributes(table, attributes, source)
-    n_splits = _check_count("n_splits", n_splits, 1)
-    n_bootstrap = _check_count("n_bootstrap", n_bootstrap, 0)
-    min_ratings = _check_count("min_ratings", min_ratings, 2)
-    bootstrap_splits = min(_check_count("bootstrap_splits", bootstrap_splits, 1), n_splits)
-    seed = _check_count("seed", seed, 0)
-    if not 0 < ci_level < 1:
-        raise PsychofaceError(f"ci_level = {ci_level} must lie between 0 and 1, e.g. 0.95")
-    if split not in SPLITS:
-        raise PsychofaceError(f"split = {split!r}: use auto, raters or ratings")
+    n_splits, n_bootstrap, min_ratings, bootstrap_splits, seed = check_split_options(
+        n_splits, n_bootstrap, min_ratings, bootstrap_splits, seed, ci_level, split)
     if split == "raters" and "rater" not in table.columns:
         raise PsychofaceError(f"{source}: split = 'raters' needs rater ids (a rater column); there are none")
 

@@ -45,7 +45,7 @@ import pandas as pd
 from psychoface.analyses.compare import BOOTSTRAP_P_METHOD
 from psychoface.analyses.inference import correct_p, correction_label, percentile_ci, spearman_brown
 from psychoface.analyses.reliability import (
-    MIN_STIMULI, SPLITS, _bootstrap_r_half, _check_count, _mean_over_splits, _row_pearson, _trial_table, split_halves,
+    MIN_STIMULI, _bootstrap_r_half, _mean_over_splits, _row_pearson, _trial_table, check_split_options, split_halves,
 )
 from psychoface.errors import PsychofaceError
 
@@ -90,15 +90,8 @@ def compare_reliability_groups(groups: dict, *, attributes=None, n_splits: int =
 
     if len(groups) < 2:
         raise PsychofaceError("comparing rater groups needs two or more groups of raters")
-    n_splits = _check_count("n_splits", n_splits, 1)
-    n_bootstrap = _check_count("n_bootstrap", n_bootstrap, 1)
-    min_ratings = _check_count("min_ratings", min_ratings, 2)
-    bootstrap_splits = min(_check_count("bootstrap_splits", bootstrap_splits, 1), n_splits)
-    seed = _check_count("seed", seed, 0)
-    if not 0 < ci_level < 1:
-        raise PsychofaceError(f"ci_level = {ci_level} must lie between 0 and 1, e.g. 0.95")
-    if split not in SPLITS:
-        raise PsychofaceError(f"split = {split!r}: use auto, raters or ratings")
+    n_splits, n_bootstrap, min_ratings, bootstrap_splits, seed = check_split_options(
+        n_splits, n_bootstrap, min_ratings, bootstrap_splits, seed, ci_level, split, min_bootstrap=1)
     tables = {str(label): _trial_table(trials) for label, trials in groups.items()}
     if attributes is None:
         attributes = list(dict.fromkeys(a for t, _ in tables.values() for a in pd.unique(t["attribute"])))

@@ -23,6 +23,7 @@ import pandas as pd
 from psychoface.analyses.inference import correct_p, correction_label, permutation_p
 from psychoface.analyses.shape.correlation import check_options, correlate_scores, permutations
 from psychoface.analyses.shape.kendall import (
+    log_rows,
     MEAN_TOLERANCE,
     RESAMPLE_TOLERANCE,
     ShapeFit,
@@ -58,16 +59,6 @@ def _means(Z, logs, start, indicator: np.ndarray, tol: float) -> np.ndarray:
     means, _, _ = batched_means(Z, W, start, tol=tol, logs=logs)
     return means
 
-
-def _log_rows(base: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Row-wise complex log map of ``points`` (B, k) at ``base`` (B, k)."""
-    c = (np.conj(base) * points).sum(axis=1, keepdims=True)
-    a = np.minimum(np.abs(c), 1.0)
-    r = np.arccos(a)
-    s = np.sqrt(1.0 - a * a)
-    f = np.divide(r, s, out=np.ones_like(r), where=s > 1e-12)
-    u = np.divide(np.conj(c), a, out=np.ones_like(c), where=a > 0)
-    return f * (points * u - a * base)
 
 
 def group_means(fit: ShapeFit, labels: Sequence) -> dict[str, np.ndarray]:
@@ -146,7 +137,7 @@ def _exact_rho(means: np.ndarray, pairs) -> list[float]:
 
 def _scores(Z: np.ndarray, mean_a: np.ndarray, mean_b: np.ndarray) -> np.ndarray:
     """(B, n) dimorphism scores of every face for each row of group means (B, k) (module docstring)."""
-    v = _log_rows(mean_a, mean_b)                                      # (B, k)
+    v = log_rows(mean_a, mean_b)                                      # (B, k)
     vv = (np.abs(v) ** 2).sum(axis=1, keepdims=True)
     c = np.conj(mean_a) @ Z.T                                          # (B, n): <mu_a, z_j>
     a = np.minimum(np.abs(c), 1.0)

@@ -192,6 +192,18 @@ def _exp_rows(mu: np.ndarray, g: np.ndarray) -> np.ndarray:
     return out / np.sqrt((np.abs(out) ** 2).sum(axis=1, keepdims=True))
 
 
+def log_rows(base: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Row-wise complex log map of aligned pre-shapes ``points`` (B, k) at ``base`` (B, k), each row at its own
+    base (the points rotated optimally onto their base first)."""
+    c = (np.conj(base) * points).sum(axis=1, keepdims=True)
+    a = np.minimum(np.abs(c), 1.0)
+    r = np.arccos(a)
+    s = np.sqrt(1.0 - a * a)
+    f = np.divide(r, s, out=np.ones_like(r), where=s > 1e-12)
+    u = np.divide(np.conj(c), a, out=np.ones_like(c), where=a > 0)
+    return f * (points * u - a * base)
+
+
 def complex_logs(Z: np.ndarray, base: np.ndarray) -> np.ndarray:
     """The log map (complex, (n, k)) of complex pre-shapes ``Z`` at the complex pre-shape ``base``."""
     return to_complex(log_map(to_real(Z), to_real(base)))

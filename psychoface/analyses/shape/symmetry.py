@@ -25,6 +25,7 @@ import pandas as pd
 from psychoface.analyses.inference import permutation_p
 from psychoface.analyses.shape.correlation import check_options
 from psychoface.analyses.shape.kendall import (
+    log_rows,
     MEAN_TOLERANCE,
     ShapeFit,
     align,
@@ -61,16 +62,6 @@ def mirror_images(P: np.ndarray, mirror) -> np.ndarray:
     return Q
 
 
-def _log_rows(points: np.ndarray, bases: np.ndarray) -> np.ndarray:
-    """Row-wise log map (complex) of ``points`` (n, k) at ``bases`` (n, k)."""
-    c = (np.conj(bases) * points).sum(axis=1, keepdims=True)
-    a = np.minimum(np.abs(c), 1.0)
-    r = np.arccos(a)
-    s = np.sqrt(1.0 - a * a)
-    f = np.divide(r, s, out=np.ones_like(r), where=s > 1e-12)
-    u = np.divide(np.conj(c), a, out=np.ones_like(c), where=a > 0)
-    return f * (points * u - a * bases)
-
 
 def components(P: np.ndarray, mirror) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(asymmetry rho per face, symmetric components (n, k, 2), asymmetric components (n, k, 2) as the log
@@ -78,8 +69,8 @@ def components(P: np.ndarray, mirror) -> tuple[np.ndarray, np.ndarray, np.ndarra
     M = mirror_images(P, mirror)
     asym = rho(P, M)
     Z, Zm = to_complex(P), to_complex(M)
-    half = to_complex(exp_map(0.5 * to_real(_log_rows(Zm, Z)), P))
-    anti = _log_rows(Z, half)
+    half = to_complex(exp_map(0.5 * to_real(log_rows(Z, Zm)), P))
+    anti = log_rows(half, Z)
     return asym, to_real(half), to_real(anti)
 
 
