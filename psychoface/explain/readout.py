@@ -192,8 +192,10 @@ class ReadoutModel(nn.Module):
 
 
 def prepare_network(net: nn.Module) -> nn.Module:
-    """Eval mode, in-place activations switched off, parameters frozen (gradients w.r.t. the input only)."""
+    """Eval mode, in-place activations switched off, parameters frozen (gradients w.r.t. the input only),
+    channels-last weights (see :mod:`psychoface.explain.methods`)."""
     net.eval()
+    net.to(memory_format=torch.channels_last)
     for m in net.modules():
         if hasattr(m, "inplace") and isinstance(m.inplace, bool):
             m.inplace = False
