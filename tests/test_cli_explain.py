@@ -29,12 +29,13 @@ def study(tmp_path_factory) -> Path:
 
 def test_explain_saves_tables_figures_and_maps(study, tmp_path):
     out = tmp_path / "ex"
-    result = cli("explain", "--config", study, "--layer", "block6", "-a", "happy,trustworthy", "--folds", "4", "--batch-size", "8",
-                 "--n-null", "1", "--faithfulness-faces", "4", "--sanity-faces", "2", "--cluster-permutations",
+    result = cli("explain", "--config", study, "--layer", "block6", "-a", "happy,trustworthy", "--folds", "4",
+                 "--batch-size", "8", "--method", "cam", "--region-baseline", "reference", "--n-null", "1", "--faithfulness-faces", "4", "--sanity-faces", "2", "--cluster-permutations",
                  "64", "--map-size", "48", "--save", out)
-    assert "Share of Attribution by Face Region" in result.stdout
+    assert "Share of Attribution by Face Region Against the Permuted-Ratings Readout" in result.stdout
     regions = pd.read_csv(out / "explain_regions.csv")
     assert set(regions["attribute"]) == {"happy", "trustworthy"} and len(regions) == 16
+    assert regions["reference_share"].between(0, 1).all()
     assert {"explain_clusters.csv", "explain_faithfulness.csv", "explain_sanity.csv",
             "explain_contrasts.csv"} <= {p.name for p in out.iterdir()}
     assert len(list(out.rglob("*explain_maps*.png"))) == 1
@@ -48,6 +49,8 @@ def test_explain_bad_input_is_one_line(study):
         cli("explain", "--config", study, "--layer", "block6", "-a", "sleepy", code=2).stderr)
     assert "method lrp" not in error_line(
         cli("explain", "--config", study, "--layer", "block6", "--method", "deeplift", code=2).stderr)
+    assert "region_baseline 'mean': use area or reference" in error_line(
+        cli("explain", "--config", study, "--layer", "block6", "--region-baseline", "mean", code=2).stderr)
 
 
 def test_faces_without_landmarks_are_left_out_and_named(study, tmp_path):

@@ -80,6 +80,28 @@ def test_methods_match_the_analytic_gradient_of_a_linear_model():
     assert np.allclose(cam, np.einsum("c,bchw->bhw", r.weights / 64.0, A), atol=1e-5)
 
 
+@pytest.mark.parametrize("pooling", ["none", "avg", "max"])
+def test_cam_is_each_positions_exact_share_of_the_readout(pooling):
+    model, r = _tiny_readout(pooling)
+    x = torch.randn(3, 3, 8, 8)
+    cam = attribute(model, x, "cam")
+    A = model.net(x).double().numpy()  # (3, 4, 8, 8): the layer's output at the input's resolution
+    if pooling == "none":  # f = w . (A - mu) over all units: each position's sum over channels
+        expected = ((A - r.mean.reshape(4, 8, 8)) * r.weights.reshape(4, 8, 8)).sum(1)
+    elif pooling == "avg":  # f = w . (mean_hw A - mu): the gradient is w / HW at every position
+        expected = np.einsum("c,bchw->bhw", r.weights / 64.0, A - r.mean[:, None, None])
+    else:  # f = w . (max_hw A - mu): all of channel c's term at its maximum
+        flat = A.reshape(3, 4, 64)
+        expected = np.zeros((3, 64))
+        for b in range(3):
+            for c in range(4):
+                expected[b, flat[b, c].argmax()] += r.weights[c] * (flat[b, c].max() - r.mean[c])
+        expected = expected.reshape(3, 8, 8)
+    assert np.allclose(cam, expected, atol=1e-5)
+    with torch.no_grad():  # complete: the map sums to the prediction minus the intercept
+        assert np.allclose(cam.sum((1, 2)), model(x).numpy(), atol=1e-5)
+
+
 def test_batched_maps_equal_one_call_per_image_and_ig_is_complete():
     torch.manual_seed(1)
     import torchvision
@@ -208,6 +230,7 @@ def test_region_shares_references_and_planted_region():
     row = out.set_index("region").loc["mouth"]
     assert np.isclose(row["p"], stats.wilcoxon(d).pvalue)
     assert np.isclose(row["d_z"], d.mean() / d.std(ddof=1))
+    assert np.isclose(row["reference_share"], share(ref, 2).mean()) and np.isclose(row["share"], share(maps, 2).mean())
     assert np.allclose(out["p_corr"], multipletests(out["p"], method="holm")[1])
     sig = out[out["p_corr"] < 0.05]["region"].tolist()
     assert sig[:1] == ["mouth"] and "eyes" not in sig

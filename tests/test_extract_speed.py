@@ -118,3 +118,17 @@ def test_cuda_extraction_equals_the_cpu_reference(tmp_path, images, precision):
         assert np.corrcoef(got.ravel(), ref.ravel())[0, 1] > 0.999
         assert fs.manifest["runs"][-1]["fidelity"]["layers"]["features.12"]["r"] > 0.999
     assert fs.manifest["runs"][-1]["device"].startswith("cuda")
+
+
+@pytest.mark.skipif(not CPU_BF16, reason="this CPU has no bf16 support (AVX-512 BF16 or AMX)")
+def test_heads_run_in_fp32_under_bf16_and_token_linears_do_not():
+    torch.manual_seed(0)
+    head, tokens = torch.nn.Linear(64, 8), torch.nn.Linear(64, 8)
+    net = torch.nn.ModuleDict({"head": head, "tokens": tokens})
+    v, t = torch.randn(3, 64), torch.randn(3, 5, 64)
+    exact = head(v)
+    extract_module._heads_in_fp32(net, "cpu")
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out_head, out_tokens = head(v), tokens(t)
+    assert out_head.dtype == torch.float32 and out_tokens.dtype == torch.bfloat16
+    torch.testing.assert_close(out_head, exact.detach(), rtol=1e-6, atol=1e-6)  # fp32 arithmetic, not bf16

@@ -125,8 +125,9 @@ def region_shares(maps, labels, names, *, reference=None, test: str = "signflip"
 
     ``maps``: (n, H, W) signed maps in register; ``labels``: (H, W) region index per pixel; ``names``: region
     names by index. Returns one row per region: ``region, n, area_share, share, share_ratio, signed_share,
-    difference, d_z, ci_low, ci_high, p, p_corr`` (``difference`` = mean of share minus area share, or
-    minus the reference share; CI for d_z).
+    share_excess, d_z, ci_low, ci_high, p, p_corr, share_low, share_high`` (``share_excess`` = mean of share
+    minus area share, or minus the reference share; CI for d_z), with ``reference_share`` (mean share under the
+    reference) after ``share`` when ``reference`` is given.
     """
     _check_common(test, correction, n_permutations, n_bootstrap, ci_level)
     maps = _check_maps(maps)
@@ -158,6 +159,8 @@ def region_shares(maps, labels, names, *, reference=None, test: str = "signflip"
         "signed_share": signed[:, keep].mean(axis=0), "share_excess": mean, "d_z": dz, "ci_low": lo,
         "ci_high": hi, "p": p, "p_corr": correct_p(p, correction), "share_low": share_lo, "share_high": share_hi,
     })
+    if reference is not None:
+        out.insert(out.columns.get_loc("share") + 1, "reference_share", base[:, keep].mean(axis=0))
     against = "the same face's share under the reference readout" if reference is not None else "the region's area share"
     out.attrs["psychoface"] = _meta(
         "explain_regions", seed, ci_level, n_bootstrap, test, n_permutations, correction,

@@ -42,12 +42,12 @@ class _Steps:
 @handle_errors
 def run(
     analysis_file: Path = typer.Argument(..., help="A declarative analysis file, e.g. analyses/omi.toml."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Report folder [default: reports/NAME]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Report folder \\[default: reports/NAME]."),
 ):
     """Run an analysis file end to end and write a report.
 
     Writes reports/NAME/: report.html, report.docx, report.tex with references.bib, tables (Markdown,
-    LaTeX, HTML, Word, CSV), figures (PNG 300 dpi, PDF) and provenance.json. The [[analysis]] kinds are
+    LaTeX, HTML, Word, CSV), figures (PNG 300 dpi, PDF) and provenance.json. The \\[\\[analysis]] kinds are
     the analysis commands (psychoface KIND --help lists a kind's options).
     """
     from psychoface.reports.report import run_analysis_file

@@ -5,6 +5,13 @@ units of the explained output (the predicted rating minus the intercept):
 
 * ``gradcam`` (default): Grad-CAM (Selvaraju et al., 2017) at the explained layer, captum's ``LayerGradCam``
   without its ReLU (signed, so that regions lowering the rating show), bilinearly upsampled to the input.
+* ``cam``: readout contributions, the class activation map (CAM; Zhou et al., 2016) of the explained readout:
+  each position's exact share of the prediction, ``sum_k dF/dA_k (A_k - R_k)`` over the layer's channels ``k``
+  at that position, where ``R`` is the layer activation of the training faces' mean features (the point where
+  the readout predicts the mean rating). The readout is linear in the layer, so the map sums to the predicted
+  rating minus the intercept; bilinearly upsampled to the input as a density (the sum is kept). Unlike
+  Grad-CAM, which averages the gradient over positions, it keeps the readout's own spatial weights: the right
+  map for a readout of an unpooled layer.
 * ``ig``: Integrated Gradients (Sundararajan et al., 2017) from the grey baseline (the normalised input 0, the
   training set's mean colour), ``n_steps`` Gauss-Legendre steps, summed over colour channels; complete:
   the map sums to ``f(x) - f(baseline)``. Images of a batch share the forward passes, ``internal_batch_size``
@@ -61,6 +68,7 @@ class Method:
 
 METHODS = {m.name: m for m in (
     Method("gradcam", "Grad-CAM", "selvaraju2017", False, True, needs_spatial_layer=True),
+    Method("cam", "readout contributions (CAM)", "zhou2016", True, True, needs_spatial_layer=True),
     Method("ig", "Integrated Gradients", "sundararajan2017", True, True),
     Method("gradshap", "GradientSHAP", "lundberg2017", False, True),
     Method("smoothgrad", "SmoothGrad", "smilkov2017", False, True),
@@ -106,6 +114,8 @@ def attribute(model, images: torch.Tensor, method: str, *, region_masks: torch.T
     if spec.name == "gradcam":
         cam = ca.LayerGradCam(model, model.layer).attribute(x, relu_attributions=False)
         out = F.interpolate(cam.float(), size=(H, W), mode="bilinear", align_corners=False)[:, 0]
+    elif spec.name == "cam":
+        out = _contributions(model, x)
     elif spec.name == "guided_gradcam":
         out = ca.GuidedGradCam(model, model.layer).attribute(x).sum(1)
     elif spec.name == "ig":
@@ -142,6 +152,20 @@ def _integrated_gradients(model, x, n_steps, inputs_per_pass):
                            internal_batch_size=per_chunk)
               for s in range(0, x.shape[0], per_chunk)]
     return torch.cat(chunks).sum(1)
+
+
+def _contributions(model, x):
+    """Exact per-position contributions of the explained layer to the readout's output, as a density."""
+    with torch.no_grad():
+        a = model.layer_output(x)
+    a = a.detach().to(torch.float64).requires_grad_(True)
+    f = model.readout(model.pooling(a))[:, 0]
+    grad, = torch.autograd.grad(f.sum(), a)
+    channel_axis = -1 if model.pooling.channels_last else 1
+    cell = (grad * (a - model.layer_reference(a))).sum(channel_axis)
+    H, W = x.shape[2:]
+    up = F.interpolate(cell[:, None], size=(H, W), mode="bilinear", align_corners=False)[:, 0]
+    return up * (cell.shape[1] * cell.shape[2] / float(H * W))
 
 
 def _check_spatial(model, x1):

@@ -54,13 +54,14 @@ class FoldReadout:
 
     def linear(self) -> nn.Linear:
         """The readout with the centring folded in: a float64 ``Linear(p, 1)`` whose output is
-        prediction minus intercept."""
+        prediction minus intercept, with the training means as its buffer ``reference`` (where it outputs 0)."""
         w = self.scale * self.weights
         layer = nn.Linear(len(w), 1, dtype=torch.float64)
         with torch.no_grad():
             layer.weight.copy_(torch.from_numpy(w[None, :]))
             layer.bias.fill_(float(-(self.mean * self.scale) @ self.weights))
         layer.requires_grad_(False)
+        layer.register_buffer("reference", torch.from_numpy(np.asarray(self.mean, dtype=np.float64)))
         return layer
 
     def predict(self, X) -> np.ndarray:
@@ -169,6 +170,22 @@ class ReadoutModel(nn.Module):
 
     def features(self, x):
         """The layer's pooled, flattened output (the store's features of these images)."""
+        return self.pooling(self.layer_output(x))
+
+    def layer_reference(self, output: torch.Tensor) -> torch.Tensor:
+        """The layer activation, broadcastable to ``output``, whose pooled features are the readout's
+        ``reference`` (zeros when the readout has none): the training mean per unit when unpooled, the channel
+        mean at every position when pooled."""
+        ref = getattr(self.readout, "reference", None)
+        if ref is None:
+            return torch.zeros_like(output)
+        ref = ref.to(output.dtype)
+        if self.pooling.pool is None:
+            return ref.view(output.shape[1:])[None]
+        return ref[None, None, None, :] if self.pooling.channels_last else ref[None, :, None, None]
+
+    def layer_output(self, x):
+        """The explained layer's raw output for ``x`` (the forward pass stops there)."""
         captured = {}
 
         def hook(_module, _inputs, output):
@@ -185,7 +202,7 @@ class ReadoutModel(nn.Module):
         if "out" not in captured:
             raise PsychofaceError(f"explain: layer {self.module_name} did not run in the forward pass; "
                                   "choose another layer")
-        return self.pooling(captured["out"])
+        return captured["out"]
 
     def forward(self, x):
         return self.readout(self.features(x).to(torch.float64))[:, 0]

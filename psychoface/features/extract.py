@@ -12,7 +12,9 @@ Speed: the model and each batch are in channels-last memory format (NHWC; oneDNN
 preferred layout for convolutions); torch's threads are capped at the CPUs this process may use (CPU
 affinity and cgroup quota) and recorded in the run; on CUDA, batches come from pinned memory with non-blocking copies.
 ``precision="bf16"`` (CPUs with bf16 support, and CUDA) or ``"fp16"`` (CUDA) runs the forward pass
-under :func:`torch.autocast`; features are stored as float32 either way. Reduced precision is recorded
+under :func:`torch.autocast`, except for fully connected layers applied to one vector per image (CNN
+classifier heads such as VGG16's fc6-fc8), which stay in fp32: they are under 1% of VGG16's arithmetic, and
+their 25,088-term sums in bf16 cost most of fc7's fidelity. Features are stored as float32 either way. Reduced precision is recorded
 in the manifest (``precision``), a store never mixes it with fp32 features, and each such run records
 its fidelity: per layer, the Pearson correlation of the reduced-precision features with fp32 features
 of the same images (an evenly spaced sample of ``fidelity_sample`` of the study's images), the smallest
@@ -38,12 +40,14 @@ been saved.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from psychoface.data.images import PREPROCESSING_DESCRIPTION, Stimulus, find_images, hash_file, open_image
@@ -104,6 +108,8 @@ def extract(stimuli, store, *, model: str = "vgg16", weights="DEFAULT", layers: 
     autocast = _autocast(precision, loaded.device)
     specs, modules = _layer_specs(loaded, layers, pooling)
     loaded.model.to(memory_format=torch.channels_last)
+    if autocast is not None:
+        _heads_in_fp32(loaded.model, loaded.device.type)
 
     records = [{"id": s.id, "path": str(s.path), "sha256": hash_file(s.path)} for s in stimuli]
     header = {
@@ -203,6 +209,22 @@ def _forward(loaded, images, captured, autocast) -> None:
                 loaded.model(x)
     except _StopForward:
         pass
+
+
+def _heads_in_fp32(net, device_type: str) -> None:
+    """Make every ``nn.Linear`` of ``net`` run in fp32, outside autocast, when its input is one vector per
+    image (2-D); token-wise linears (3-D input, as in vision transformers) keep the autocast dtype."""
+
+    def forward(module, x):
+        if x.dim() != 2:
+            return F.linear(x, module.weight, module.bias)
+        with torch.autocast(device_type, enabled=False):
+            bias = None if module.bias is None else module.bias.float()
+            return F.linear(x.float(), module.weight.float(), bias)
+
+    for module in net.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.forward = functools.partial(forward, module)
 
 
 def fidelity(loaded, stimuli, specs, modules, autocast, sample: int) -> dict:

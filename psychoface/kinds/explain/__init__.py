@@ -35,6 +35,7 @@ add_bibliography(Path(__file__).with_name("explain.bib"))
 from psychoface.kinds.explain import words  # noqa: E402  (needs the bibliography and the column headers)
 
 CONTRASTS = ("permuted", "high_low")
+REGION_BASELINES = ("area", "reference")
 
 
 def _normalised(maps) -> np.ndarray:
@@ -136,6 +137,7 @@ def _check_network(model, faces, X, rows):
 
 def build(config, *, layer: str, attributes=None, method: str = "gradcam", aligned: bool = False, mask=None,
           map_size: int = 112, folds: int = 10, n_null: int = 10, contrast: str = "permuted",
+          region_baseline: str = "area",
           cluster_permutations: int = 1024, tfce: bool = False, faithfulness_faces: int = 32,
           sanity_faces: int = 8, batch_size: int = 16, figures_dir=None, figure_prefix: str = "",
           progress=None) -> Section:
@@ -153,6 +155,8 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
 
     if contrast not in CONTRASTS:
         raise PsychofaceError(f"contrast {contrast!r}: use permuted or high_low")
+    if region_baseline not in REGION_BASELINES:
+        raise PsychofaceError(f"region_baseline {region_baseline!r}: use area or reference")
     store = workflows.open_store(config)
     if layer not in store.layers or not store.is_complete(layer):
         raise PsychofaceError(f"layer {layer!r} was not extracted into {store.path} (it holds "
@@ -193,8 +197,9 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
                                 method_spec.name, maps_dir / f"{layer}_{attr}_reference.npy",
                                 batch_size=batch_size, seed=seed)
             maps = ex.maps()
-            reg = region_shares(maps, labels, names, n_permutations=n_perm, **common_args)
-            pr = region_pairs(maps, labels, names, n_permutations=n_perm, **common_args)
+            base = ref.maps() if region_baseline == "reference" else None
+            reg = region_shares(maps, labels, names, reference=base, n_permutations=n_perm, **common_args)
+            pr = region_pairs(maps, labels, names, reference=base, n_permutations=n_perm, **common_args)
             M = _normalised(maps)
             normalised[attr] = M
             if contrast == "permuted":
@@ -266,8 +271,8 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
         if owned is not None:
             owned.cleanup()
 
-    info = dict(layer=layer, method=method_spec.name, method_label=method_spec.label,
-                method_citation=method_spec.citation, passes_sanity=method_spec.passes_sanity,
+    info = dict(layer=layer, region_baseline=region_baseline, method=method_spec.name,
+                method_label=method_spec.label, method_citation=method_spec.citation, passes_sanity=method_spec.passes_sanity,
                 network=manifest["model"], weights=manifest["weights"]["description"], pooling=spec["pooling"],
                 folds=folds, n_null=n_null, aligned=aligned, mask=str(mask) if mask else None, map_size=map_size,
                 contrast=contrast, regions=list(names), exclusions=excluded)
@@ -300,7 +305,9 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
     figures += figure(figs.region_dots(tables_out["explain_regions"]), figures_dir,
                       f"{figure_prefix}explain_regions", titled("Share of attribution by face region"),
                       words.note(f"Dots: mean share of absolute attribution with {lvl}% bootstrap confidence "
-                                 "intervals; grey bars: the region's share of the image area."))
+                                 "intervals; grey bars: the region's share of the image area"
+                                 + ("; open circles: the mean share under the permuted-ratings readout."
+                                    if region_baseline == "reference" else ".")))
     figures += figure(figs.curves(curves), figures_dir, f"{figure_prefix}explain_curves",
                       titled("Deletion and insertion curves"),
                       words.note("Mean prediction minus intercept as pixels are greyed out (deletion) or restored "
@@ -311,7 +318,9 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
 
     order = ["explain_regions", "explain_clusters", "explain_faithfulness", "explain_sanity", "explain_contrasts"]
     shown = [k for k in order if k in tables_out]
-    tables = [result_table(tables_out[k], title=words.TITLES[k], identifiers=(layer,)) for k in shown]
+    title_of = dict(words.TITLES, explain_regions=words.TITLES["explain_regions" + (
+        "_reference" if region_baseline == "reference" else "")])
+    tables = [result_table(tables_out[k], title=title_of[k], identifiers=(layer,)) for k in shown]
     described = [(tables_out[k], i) for i, k in enumerate(shown)]
     return Section("explain", titled("What Drives the Predicted Ratings of {}", layer), tables, described, figures,
                    dict(tables_out))
@@ -321,9 +330,10 @@ KIND = register(AnalysisKind(
     name="explain",
     help=("Explain a layer's predicted ratings: which face regions drive them, across faces, with statistics.\n\n"
           "Each face is explained by the out-of-fold ridge readout that predicted it (Grad-CAM by default; "
-          "Integrated Gradients, GradientSHAP, SmoothGrad, occlusion, region ablation, LRP for VGG and ResNet, "
+          "the readout's exact contributions (CAM), Integrated Gradients, GradientSHAP, SmoothGrad, occlusion, region ablation, LRP for VGG and ResNet, "
           "Guided Grad-CAM marked as failing the sanity checks). Maps are aligned to the mean landmark "
-          "configuration; region shares are tested against the regions' areas (Holm), pixel maps by "
+          "configuration; region shares are tested against the regions' areas or a permuted-ratings readout "
+          "(Holm), pixel maps by "
           "cluster-based permutation tests against a readout of permuted ratings; deletion/insertion curves and "
           "randomisation checks say whether the maps are faithful.\n\n"
           "Needs dlib 68-point landmarks (`psychoface landmarks`) unless the faces are aligned already "
@@ -333,13 +343,17 @@ KIND = register(AnalysisKind(
         Option("layer", None, "Layer whose readout is explained (extracted before).", ("--layer", "-l"),
                required=True),
         common.ATTRIBUTES,
-        Option("method", "gradcam", "gradcam, ig, gradshap, smoothgrad, occlusion, regions, lrp (VGG/ResNet) or "
-               "guided_gradcam."),
+        Option("method", "gradcam", "gradcam; cam (each position's exact share of the readout, the map to use for "
+               "an unpooled layer); ig, gradshap, smoothgrad, occlusion, regions (region ablation), lrp (VGG/ResNet) "
+               "or guided_gradcam."),
         Option("aligned", False, "The faces are aligned already: no similarity transform.", type=bool),
         Option("mask", None, "Region mask image (one grey level per region) of map-size pixels."),
         Option("map_size", 112, "Side of the aligned maps in pixels.", type=int),
         Option("folds", 10, "Outer cross-validation folds (as in predict).", type=int),
         Option("n_null", 10, "Permuted-ratings readouts averaged into the reference readout.", type=int),
+        Option("region_baseline", "area", "Region shares tested against: area (the region's share of the image) "
+               "or reference (the same face's share under the permuted-ratings readout, which discounts where "
+               "the network's features merely vary most)."),
         Option("contrast", "permuted", "Cluster test: permuted (paired against the reference readout) or "
                "high_low (faces above vs below the median rating)."),
         Option("cluster_permutations", 1024, "Permutations of the cluster tests.", type=int),
@@ -352,6 +366,6 @@ KIND = register(AnalysisKind(
     ),
     words=words.WORDS,
     citations=words.CITATIONS,
-    demo={"layer": "conv5", "attributes": ["happy", "dominant"], "n_null": 2, "faithfulness_faces": 8,
+    demo={"layer": "conv5", "method": "cam", "attributes": ["dominant", "happy"], "n_null": 2, "faithfulness_faces": 8,
           "sanity_faces": 3, "cluster_permutations": 256},
 ))

@@ -34,7 +34,8 @@ def mean_maps(face, maps: dict, masks: dict):
 
 
 def region_dots(table):
-    """Region share of attribution (dot, bootstrap CI of the share) per attribute, with the area share (bar)."""
+    """Region share of attribution (dot, bootstrap CI of the share) per attribute, with the area share (bar)
+    and, when the table has one, the share under the permuted-ratings readout (open circle)."""
     attributes = list(dict.fromkeys(table["attribute"]))
     regions = list(dict.fromkeys(table["region"]))
     with publication_style():
@@ -49,6 +50,9 @@ def region_dots(table):
             off = y - 0.3 + step * (j + 0.5)
             ax.errorbar(sub["share"], off, xerr=[sub["share"] - sub["share_low"], sub["share_high"] - sub["share"]],
                         fmt="o", ms=3, color=PALETTE[j % len(PALETTE)], label=attr, capsize=0, lw=0.8)
+            if "reference_share" in sub:
+                ax.plot(sub["reference_share"], off, "o", ms=4, mfc="none", mew=0.7, color=PALETTE[j % len(PALETTE)],
+                        label=f"{attr}, permuted-ratings readout")
         ax.set_yticks(y, regions)
         ax.invert_yaxis()
         ax.set_xlabel("Share of absolute attribution")

@@ -15,6 +15,8 @@ register_columns({
     "region_a": {"header": "Region A", "kind": "text"},
     "region_b": {"header": "Region B", "kind": "text"},
     "area_share": {"header": "Area", "kind": "bounded", "definition": Text("Area = the region's share of the image")},
+    "reference_share": {"header": "Reference", "kind": "bounded",
+                        "definition": Text("Reference = mean share under the permuted-ratings readout")},
     "share": {"header": "Share", "kind": "bounded",
               "definition": Text("Share = mean share of absolute attribution in the region")},
     "share_ratio": {"header": "Ratio", "kind": "unbounded", "definition": Text("Ratio = Share / Area")},
@@ -52,13 +54,14 @@ register_columns({
 
 TITLES = {
     "explain_regions": "Share of attribution by face region against the region's area",
+    "explain_regions_reference": "Share of attribution by face region against the permuted-ratings readout",
     "explain_clusters": "Clusters of the pixel maps against the permuted-ratings readout",
     "explain_faithfulness": "Deletion and insertion against a random order",
     "explain_sanity": "Sanity checks: similarity of maps after randomisation",
     "explain_contrasts": "Clusters of the differences between attributes' maps",
 }
 
-CITATIONS = ("selvaraju2017", "sundararajan2017", "lundberg2017", "smilkov2017", "zeiler2014", "bach2015",
+CITATIONS = ("zhou2016", "selvaraju2017", "sundararajan2017", "lundberg2017", "smilkov2017", "zeiler2014", "bach2015",
              "anders2021", "adebayo2018", "maris2007", "gramfort2013", "kokhlikyan2020", "petsiuk2018",
              "umeyama1991", "gower1975", "sagonas2013", "smith2009", "lakens2013", "wilcoxon1945", "phipson2010",
              "holm1979", "hoerl1970")
@@ -83,10 +86,20 @@ def _region_sentence(row, attrs, n_tests):
     p, phrase = _p(row, attrs, n_tests)
     more = "more" if row["share_excess"] > 0 else "less"
     direction = "raising" if row["signed_share"] > 0 else "lowering"
+    if _against_reference(row):
+        against = Text(fmt_number(100 * row["reference_share"], 1), "% under the permuted-ratings readout (",
+                       more, f" than a readout that predicts nothing, mostly {direction} the prediction), ")
+    else:
+        against = Text(fmt_number(100 * row["area_share"], 1),
+                       f"% of the area ({more} than its size predicts, mostly {direction} the prediction), ")
     return [Text(f"For {row['attribute']}, the {row['region']} held ", fmt_number(100 * row["share"], 1),
-                 "% of the absolute attribution against ", fmt_number(100 * row["area_share"], 1),
-                 f"% of the area ({more} than its size predicts, mostly {direction} the prediction), ",
+                 "% of the absolute attribution against ", against,
                  italic("d"), sub("z"), " = ", _dz(row, attrs), ", ", p, text.parenthetical(phrase), ".")]
+
+
+def _against_reference(row) -> bool:
+    value = row.get("reference_share")
+    return value is not None and value == value
 
 
 def _cluster_sentence(row, attrs, n_tests):
@@ -114,9 +127,10 @@ def _region_summary(df, attrs, where):
     for attr, sub_df in df.groupby("attribute", sort=False):
         top = sub_df.sort_values("share_ratio", ascending=False).iloc[0]
         sig = sub_df[(sub_df["p_corr"] < 0.05) & (sub_df["share_excess"] > 0)]["region"].tolist()
+        baseline = "share under the permuted-ratings readout" if _against_reference(top) else "area share"
         out.append(Text(f"For {attr}, the {top['region']} held the most attribution relative to its area (",
-                        fmt_number(top["share_ratio"], 2), " times its area share); regions above their area "
-                        f"share after correction: {text.and_list(sig) if sig else 'none'} ({where})."))
+                        fmt_number(top["share_ratio"], 2), f" times its area share); regions above their {baseline} "
+                        f"after correction: {text.and_list(sig) if sig else 'none'} ({where})."))
     return out
 
 
@@ -164,7 +178,9 @@ def _methods(attrs, cites, written):
                         f"{cites.paren('umeyama1991')}."))
     out.append(Text("Face regions were built from the 68-point landmark scheme "
                     f"{cites.paren('sagonas2013')}; each region's share of absolute attribution was compared "
-                    "with its share of the image area by sign-flip permutation tests across faces "
+                    + ("with the same face's share under a readout fitted on permuted ratings"
+                       if attrs.get("region_baseline") == "reference" else "with its share of the image area")
+                    + " by sign-flip permutation tests across faces "
                     f"{cites.paren('phipson2010')}, with d_z {cites.paren('lakens2013')} and Holm's correction "
                     f"{cites.paren('holm1979')}. Pixel maps, centred and scaled per face, were tested with cluster-based "
                     f"permutation tests {cites.paren('maris2007')} in MNE-Python {cites.paren('gramfort2013')}, "
