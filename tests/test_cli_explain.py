@@ -53,6 +53,24 @@ def test_explain_bad_input_is_one_line(study):
         cli("explain", "--config", study, "--layer", "block6", "--region-baseline", "mean", code=2).stderr)
 
 
+def test_region_ablation_of_a_users_mask_on_aligned_faces(study, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    img = np.zeros((32, 32), dtype=np.uint8)
+    img[18:26, 8:24] = 128  # a mouth band
+    img[8:14, 6:26] = 255   # an eye band
+    Image.fromarray(img).save(tmp_path / "mask.png")
+    out = tmp_path / "ex"
+    cli("explain", "--config", study, "--layer", "block6", "-a", "happy", "--method", "regions", "--aligned",
+        "--mask", tmp_path / "mask.png", "--folds", "3", "--batch-size", "8", "--n-null", "1",
+        "--faithfulness-faces", "3", "--sanity-faces", "2", "--cluster-permutations", "32", "--map-size", "32",
+        "--save", out)
+    regions = pd.read_csv(out / "explain_regions.csv")
+    assert set(regions["region"]) == {"background", "region 128", "region 255"}
+    assert np.isclose(regions.set_index("region").loc["region 128", "area_share"], 8 * 16 / 32 ** 2)
+
+
 def test_faces_without_landmarks_are_left_out_and_named(study, tmp_path):
     """A face the detector skipped (no landmarks) is left out of the explanations, by name, not an error."""
     root = study.parent

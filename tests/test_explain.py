@@ -251,6 +251,53 @@ def test_cluster_test_finds_only_the_planted_region():
     assert np.allclose(T, ref[0]) and np.isclose(sig.iloc[0]["p"], min(ref[2]))
 
 
+def test_tfce_finds_only_the_planted_region_as_mne_does():
+    from mne.stats import permutation_cluster_1samp_test
+
+    maps, labels = _planted(n=30, effect=0.8, size=32)
+    clusters, T, masks = cluster_test(maps, labels=labels, names=REGIONS, n_permutations=128, tfce=True, seed=2)
+    assert clusters.attrs["psychoface"]["tfce"] and len(clusters) == 1
+    row = clusters.iloc[0]
+    assert row["peak_region"] == "mouth" and row["sign"] == "positive" and row["p"] < 0.05
+    mouth = labels == REGIONS.index("mouth")
+    assert masks[0][mouth].mean() > 0.8 and masks[0][~mouth].mean() < 0.02  # the mouth, little else
+    T_ref, _, p_ref, _ = permutation_cluster_1samp_test(maps, threshold=dict(start=0, step=0.2), n_permutations=128,
+                                                         rng=2, out_type="mask", verbose=False)
+    assert np.allclose(T, T_ref) and np.isclose(row["p"], p_ref.min())
+
+
+def test_high_low_contrast_finds_the_planted_group_difference_as_mne_does():
+    from mne.stats import permutation_cluster_test, ttest_ind_no_p
+    from scipy import stats
+
+    maps, labels = _planted(n=40, effect=0.0, size=32)
+    high = np.arange(40) % 2 == 0
+    maps[np.ix_(high, *np.nonzero(labels == REGIONS.index("mouth")))] += 1.2  # only high-rated faces' mouths
+    clusters, T, _ = cluster_test(maps, groups=high, labels=labels, names=REGIONS, n_permutations=256, seed=3)
+    sig = clusters[clusters["p"] < 0.05]
+    assert len(sig) == 1 and sig.iloc[0]["peak_region"] == "mouth" and sig.iloc[0]["mean_difference"] > 0
+    thr = stats.t.ppf(0.975, 38)
+    T_ref, _, p_ref, _ = permutation_cluster_test([maps[high], maps[~high]], threshold=thr, n_permutations=256,
+                                                  tail=0, stat_fun=ttest_ind_no_p, out_type="mask", rng=3,
+                                                  verbose=False)
+    assert np.allclose(T, T_ref) and np.isclose(sig.iloc[0]["p"], p_ref.min())
+    assert clusters.attrs["psychoface"]["design"] == "two groups (independent-samples t)"
+
+
+def test_a_user_mask_is_carried_back_into_each_face_for_region_ablation():
+    from psychoface.explain.run import FaceSet
+
+    mask = np.zeros((8, 8), dtype=np.int16)
+    mask[:, 4:] = 1  # right half of the aligned frame
+    mask[6:, :] = 2  # bottom band
+    aligned = FaceSet([], None, 16, None, None, 8, mask)
+    got = aligned.region_masks([0], (16, 16))[0].numpy()
+    assert np.array_equal(got, np.kron(mask, np.ones((2, 2), dtype=int)))  # same frame: nearest upsampling
+    shift = np.array([[[1.0, 0.0, 4.0], [0.0, 1.0, 0.0]]])  # this face sits 4 input pixels left of the mean
+    moved = FaceSet([], None, 16, shift, None, 8, mask).region_masks([0], (16, 16))[0].numpy()
+    assert np.array_equal(moved[:, :12], got[:, 4:]) and (moved[:12, 12:] == 1).all()
+
+
 def test_faithfulness_and_sanity_on_a_linear_model():
     model, _ = _tiny_readout("none")
     x = torch.randn(6, 3, 8, 8)
@@ -274,13 +321,17 @@ def test_type_one_error_of_region_and_cluster_tests_under_a_null_readout():
     reps, n, size = 200, 20, 24
     labels = region_labels(_template_landmarks(112) * size / 112, (size, size))
     rng = np.random.default_rng(5)
-    region_rej = cluster_rej = 0
+    region_rej = cluster_rej = groups_rej = 0
+    high = np.arange(n) % 2 == 0
     for r in range(reps):
         m = ndimage.gaussian_filter(rng.normal(size=(2, n, size, size)), (0, 0, 1.5, 1.5))
         out = region_shares(m[0], labels, REGIONS, reference=m[1], n_permutations=199, n_bootstrap=0, seed=r)
         region_rej += out.set_index("region").loc["mouth", "p"] < 0.05
         cl, _, _ = cluster_test(m[0], reference=m[1], n_permutations=100, seed=r)
         cluster_rej += bool((cl["p"] < 0.05).any())
+        cl, _, _ = cluster_test(m[0], groups=high, n_permutations=100, seed=r)  # high vs low, no difference
+        groups_rej += bool((cl["p"] < 0.05).any())
     se = np.sqrt(0.05 * 0.95 / reps)
     assert abs(region_rej / reps - 0.05) < 3 * se + 0.005
     assert cluster_rej / reps < 0.05 + 3 * se
+    assert groups_rej / reps < 0.05 + 3 * se

@@ -32,14 +32,31 @@ class FaceSet:
     transforms: np.ndarray | None = None      # (n, 2, 3) input frame -> mean configuration; None: aligned
     landmarks: np.ndarray | None = None       # (n, 68, 2) in the input frame (regions for region ablation)
     size: int = 112                           # side of the aligned maps
+    mask: np.ndarray | None = None            # (size, size) user region labels in the aligned frame
 
     def images(self, idx) -> torch.Tensor:
         return torch.stack([self.transform(open_image(self.paths[i])) for i in idx])
 
     def region_masks(self, idx, shape):
+        """Region labels of faces ``idx`` on their input grids of ``shape``: the user's mask carried back from
+        the aligned frame into each face (nearest neighbour), else the regions of each face's landmarks."""
+        if self.mask is not None:
+            return torch.from_numpy(np.stack([self._mask_in_face(i, shape) for i in idx]).astype(np.int64))
         if self.landmarks is None:
             return None
         return torch.from_numpy(np.stack([region_labels(self.landmarks[i], shape) for i in idx]).astype(np.int64))
+
+    def _mask_in_face(self, i, shape):
+        H, W = shape
+        ys, xs = np.mgrid[0:H, 0:W]
+        pts = np.stack([(xs.ravel() + 0.5) * self.crop / W - 0.5, (ys.ravel() + 0.5) * self.crop / H - 0.5], axis=1)
+        if self.transforms is not None:  # input frame -> mean configuration
+            M = self.transforms[i]
+            pts = pts @ M[:, :2].T + M[:, 2]
+        side = self.mask.shape[0]
+        col, row = (np.clip(np.rint((pts[:, k] + 0.5) * side / self.crop - 0.5), 0, side - 1).astype(int)
+                    for k in (0, 1))
+        return self.mask[row, col].reshape(H, W)
 
     def align(self, maps, idx):
         return warp(maps, None if self.transforms is None else self.transforms[idx], self.crop, self.size)

@@ -111,14 +111,11 @@ def _faces(config, store, loaded, ids, aligned, mask, size, needs_regions, posit
         mean, transforms = mean_configuration(landmarks)
     if mask:
         labels, names = mask_labels(config.path(mask), (size, size))
-        if needs_regions:
-            raise PsychofaceError("explain: method regions ablates landmark regions; leave out --mask or choose "
-                                  "another method")
     else:
         labels, names = region_labels((mean + 0.5) * size / crop - 0.5, (size, size)), REGIONS
     faces = FaceSet(paths, loaded.transform, crop, transforms,
                     landmarks if (needs_regions and landmarks is not None and landmarks.shape[1] == 68) else None,
-                    size)
+                    size, labels if (needs_regions and mask) else None)
     return faces, labels, tuple(names)
 
 
