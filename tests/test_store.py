@@ -157,6 +157,11 @@ def test_export_round_trips(tmp_path, X):
     assert table.schema.field("features").type == pa.list_(pa.float32(), NF)  # fixed-size list, one row each
     assert table.schema.metadata[b"psychoface.n_features"] == str(NF).encode()
     np.testing.assert_array_equal(np.stack(pd.read_parquet(out)["features"].to_numpy()), X)
+    import polars as pl  # the fixed-size list column is what polars reads directly: an Array column
+
+    frame = pl.read_parquet(out)
+    assert frame.schema["features"] == pl.Array(pl.Float32, NF) and frame["id"].to_list() == ids
+    np.testing.assert_array_equal(frame["features"].to_numpy(), X)
 
     out = export_features(fs, "fc", tmp_path / "x.npy")
     np.testing.assert_array_equal(np.load(out), X)
