@@ -114,9 +114,18 @@ def test_batched_maps_equal_one_call_per_image_and_ig_is_complete():
     model.set_readout(FoldReadout(0, np.arange(1), rng.normal(size=p), np.ones(p), rng.normal(size=p), 0.0, 1.0)
                       .linear())
     x = torch.randn(3, 3, 64, 64)
-    batched = attribute(model, x, "ig", n_steps=32)
+    batched = attribute(model, x, "ig", n_steps=32, internal_batch_size=2)  # 2 images x 1 step per pass
     single = np.concatenate([attribute(model, x[i:i + 1], "ig", n_steps=32) for i in range(3)])
     assert np.allclose(batched, single, atol=1e-4 * np.abs(single).max())
+    # the fast path (channels-last, passes of a few inputs) against captum's one call on the contiguous network
+    import copy
+
+    from captum.attr import IntegratedGradients
+
+    plain = copy.deepcopy(model)
+    plain.net.to(memory_format=torch.contiguous_format)
+    reference = IntegratedGradients(plain).attribute(x, baselines=torch.zeros_like(x), n_steps=32).sum(1).numpy()
+    assert np.allclose(batched, reference, atol=1e-4 * np.abs(reference).max())
     with torch.no_grad():
         delta = (model(x) - model(torch.zeros_like(x))).numpy()
     assert np.allclose(batched.reshape(3, -1).sum(1), delta, rtol=0.01)

@@ -79,6 +79,12 @@ def test_bf16_is_recorded_checked_for_fidelity_and_never_mixed(tmp_path, images)
     r_sample = np.corrcoef(got[pick].ravel(), ref[pick].ravel())[0, 1]
     assert fid["layers"]["features.12"]["r"] == pytest.approx(r_sample, abs=1e-6)
     assert 0.99 < fid["layers"]["features.12"]["min_image_r"] <= fid["layers"]["features.12"]["r"] + 1e-12
+    from scipy.stats import spearmanr  # the RDMs' agreement: scipy's Spearman over the 3 image pairs
+
+    rdm = lambda X: (1 - np.corrcoef(X))[np.triu_indices(3, 1)]  # noqa: E731
+    sample_ref = np.asarray(_reference([paths[i] for i in pick], 12), dtype=np.float64)
+    expected = spearmanr(rdm(got[pick]), rdm(sample_ref))[0]
+    assert fid["layers"]["features.12"]["rdm_rho"] == pytest.approx(expected, abs=1e-9)
     with pytest.raises(PsychofaceError, match=r"holds bf16 features, this run computes fp32; .*--precision bf16"):
         extract(stimuli, tmp_path / "bf16", layers=["pool"], **SMALL)
     extract(stimuli, tmp_path / "fp32", layers=["pool"], **SMALL)

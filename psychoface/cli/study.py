@@ -135,7 +135,8 @@ def extract(
     check = store_.manifest["runs"][-1].get("fidelity")
     if check:
         console.print(f"{store_.manifest['precision']} against fp32 on {check['images']} images: " + "; ".join(
-            f"{name} r = {v['r']:.5f} (lowest image {v['min_image_r']:.5f})" for name, v in check["layers"].items()),
+            f"{name} r = {v['r']:.5f} (lowest image {v['min_image_r']:.5f}; RDMs rho = {v['rdm_rho']:.5f})"
+            for name, v in check["layers"].items()),
             highlight=False, markup=False)
 
 

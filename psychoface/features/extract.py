@@ -46,6 +46,7 @@ import os
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
@@ -229,8 +230,9 @@ def _heads_in_fp32(net, device_type: str) -> None:
 
 def fidelity(loaded, stimuli, specs, modules, autocast, sample: int) -> dict:
     """Reduced against full precision on ``sample`` evenly spaced images: per layer, the Pearson r of all
-    feature values, the smallest r of one image, and the largest absolute difference relative to the
-    largest absolute fp32 value."""
+    feature values, the smallest r of one image, the largest absolute difference relative to the largest
+    absolute fp32 value, and the Spearman correlation of the two precisions' RDMs (correlation distance, RSA's
+    default) over the sample's image pairs (how far a reduced-precision RSA could move; NaN under 3 images)."""
     k = min(sample, len(stimuli))
     pick = sorted({round(i * (len(stimuli) - 1) / max(1, k - 1)) for i in range(k)})
     images = torch.stack([loaded.transform(open_image(stimuli[i].path)) for i in pick])
@@ -250,8 +252,19 @@ def fidelity(loaded, stimuli, specs, modules, autocast, sample: int) -> dict:
         a, b = full[name].double(), reduced[name].double()
         out[name] = {"r": _corr(a.flatten(), b.flatten()),
                      "min_image_r": min(_corr(a[i], b[i]) for i in range(len(pick))),
-                     "max_abs_diff_relative": float((a - b).abs().max() / a.abs().max().clamp_min(1e-30))}
+                     "max_abs_diff_relative": float((a - b).abs().max() / a.abs().max().clamp_min(1e-30)),
+                     "rdm_rho": _rdm_agreement(a.flatten(1), b.flatten(1))}
     return {"images": len(pick), "layers": out}
+
+
+def _rdm_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
+    from scipy.stats import spearmanr
+
+    if len(a) < 3:
+        return float("nan")
+    upper = np.triu_indices(len(a), 1)
+    rdm_a, rdm_b = (1.0 - np.corrcoef(x.numpy()) for x in (a, b))
+    return float(spearmanr(rdm_a[upper], rdm_b[upper])[0])
 
 
 def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
