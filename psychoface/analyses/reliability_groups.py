@@ -24,8 +24,10 @@ with reliabilities .857 and .600 the power was .905 and the coverage .895 (.89 w
 small-sample effect). The interval's width matches the sampling SD of the difference (0.103 vs 0.102); it
 undercovers because the estimated reliabilities are biased low (most for the less reliable group) and the
 percentile interval carries that bias into the resamples once more. The interval is therefore somewhat
-liberal (about 90% for a nominal 95%): :data:`COVERAGE_NOTE`, written in the table note. A bias-corrected
-(BCa) interval would address it; it is not implemented.
+liberal (about 90% for a nominal 95%): :data:`COVERAGE_NOTE`, written in the table note. A bias-corrected and
+accelerated (BCa) interval (jackknife over stimuli, matched to ``scipy.stats.bootstrap``) was tried on the same
+200 + 200 studies with 1,000 resamples: coverage .90 and .92, against .91 and .91 for this percentile
+interval with 1,000 resamples, so it did not help and is not used.
 
 Random numbers: per attribute ``numpy.random.default_rng([seed, crc32(attribute), 1])``; group a's splits are
 drawn first, then group b's, then the resamples, ``rng.random(n)`` per resample picking stimulus
