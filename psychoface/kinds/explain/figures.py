@@ -39,7 +39,7 @@ def region_dots(table):
     attributes = list(dict.fromkeys(table["attribute"]))
     regions = list(dict.fromkeys(table["region"]))
     with publication_style():
-        fig = _figure(FULL_WIDTH * 0.6, 0.3 * len(regions) + 1.0)
+        fig = _figure(FULL_WIDTH * (0.85 if "reference_share" in table else 0.6), 0.3 * len(regions) + 1.0)
         ax = fig.subplots()
         y = np.arange(len(regions))
         area = table.drop_duplicates("region").set_index("region")["area_share"].reindex(regions)
@@ -56,7 +56,11 @@ def region_dots(table):
         ax.set_yticks(y, regions)
         ax.invert_yaxis()
         ax.set_xlabel("Share of absolute attribution")
-        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
+        handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
+        order = ["Area share"] + attributes + [f"{a}, permuted-ratings readout" for a in attributes]
+        shown = [label for label in order if label in handles]
+        ax.legend([handles[label] for label in shown], shown, frameon=False, loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     return fig
 
 
