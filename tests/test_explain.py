@@ -344,3 +344,18 @@ def test_type_one_error_of_region_and_cluster_tests_under_a_null_readout():
     assert abs(region_rej / reps - 0.05) < 3 * se + 0.005
     assert cluster_rej / reps < 0.05 + 3 * se
     assert groups_rej / reps < 0.05 + 3 * se
+
+
+@pytest.mark.parametrize("baseline", ["area", "reference"])
+def test_methods_text_names_the_region_baseline_and_what_the_area_test_means(baseline):
+    from psychoface.reports.methods import methods_paragraph
+
+    attrs = {"analysis": "explain_regions", "layer": "conv5", "method": "cam", "region_baseline": baseline,
+             "method_label": "readout contributions (CAM)", "method_citation": "zhou2016", "passes_sanity": True}
+    text = " ".join(methods_paragraph({"analyses": [attrs]}).plain.split())
+    assert "explained with readout contributions (CAM) (Zhou et al., 2016)" in text
+    if baseline == "area":
+        assert "with its share of the image area" in text and "describe where the maps concentrate" in text
+    else:
+        assert "with the same face's share under a readout fitted on permuted ratings" in text
+        assert "describe where the maps concentrate" not in text

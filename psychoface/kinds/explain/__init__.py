@@ -348,9 +348,9 @@ KIND = register(AnalysisKind(
         Option("map_size", 112, "Side of the aligned maps in pixels.", type=int),
         Option("folds", 10, "Outer cross-validation folds (as in predict).", type=int),
         Option("n_null", 10, "Permuted-ratings readouts averaged into the reference readout.", type=int),
-        Option("region_baseline", "area", "Region shares tested against: area (the region's share of the image) "
-               "or reference (the same face's share under the permuted-ratings readout, which discounts where "
-               "the network's features merely vary most)."),
+        Option("region_baseline", "area", "Region shares tested against: area (the region's share of the image: "
+               "describes where the maps concentrate, which also follows where the network's features vary most) "
+               "or reference (the same face's share under the permuted-ratings readout)."),
         Option("contrast", "permuted", "Cluster test: permuted (paired against the reference readout) or "
                "high_low (faces above vs below the median rating)."),
         Option("cluster_permutations", 1024, "Permutations of the cluster tests.", type=int),

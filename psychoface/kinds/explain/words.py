@@ -182,7 +182,11 @@ def _methods(attrs, cites, written):
                        if attrs.get("region_baseline") == "reference" else "with its share of the image area")
                     + " by sign-flip permutation tests across faces "
                     f"{cites.paren('phipson2010')}, with d_z {cites.paren('lakens2013')} and Holm's correction "
-                    f"{cites.paren('holm1979')}. Pixel maps, centred and scaled per face, were tested with cluster-based "
+                    f"{cites.paren('holm1979')}"
+                    + ("; a region can draw more attribution than its area wherever the network's features vary "
+                       "most, whatever the rating, so these tests describe where the maps concentrate, and the "
+                       "cluster tests below test what is specific to the rating"
+                       if attrs.get("region_baseline", "area") == "area" else "") + ". Pixel maps, centred and scaled per face, were tested with cluster-based "
                     f"permutation tests {cites.paren('maris2007')} in MNE-Python {cites.paren('gramfort2013')}, "
                     "paired against the maps of a readout fitted on permuted ratings. Deletion and insertion "
                     f"curves {cites.paren('petsiuk2018')} and the data- and cascading model-randomisation checks "
