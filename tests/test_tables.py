@@ -652,10 +652,12 @@ def test_tables_of_psychoface_analyses():
 def test_a_note_shared_by_every_row_and_the_exclusions_go_into_the_table_note():
     df = pd.DataFrame({"attribute": ["a", "b"], "r": [0.3, 0.4], "noise_ceiling": [np.nan, np.nan],
                        "note": ["no noise ceiling given", "no noise ceiling given"]})
-    df.attrs["psychoface"] = {"exclusions": ["3 of 40 stimuli in the feature store were excluded"]}
+    df.attrs["psychoface"] = {"exclusions": ["3 of 40 stimuli in the feature store were excluded"],
+                              "caveats": ["grad-CAM leaves out the readout's spatial weights"]}
     table = apa_table_for(df)
     assert "note" not in [c.name for c in table.columns]
     note = table.to_markdown()
     assert "No noise ceiling given." in note and "3 of 40 stimuli in the feature store were excluded." in note
+    assert note.index("were excluded.") < note.index("Grad-CAM leaves out the readout's spatial weights.")
     df.loc[1, "note"] = "something else"
     assert "note" in [c.name for c in apa_table_for(df).columns]

@@ -339,7 +339,8 @@ def general_note(data: pd.DataFrame, columns: list[Column] | None = None) -> Tex
         sentences.append(Text(italic("p"), " values are uncorrected for multiple comparisons."))
     if "note" in data.columns and _shared_note(data, "note"):
         sentences.append(Text(_sentence_case(_shared_note(data, "note")), "."))
-    sentences += [Text(_sentence_case(line), ".") for line in attrs.get("exclusions") or ()]
+    sentences += [Text(_sentence_case(line), ".")
+                  for line in [*(attrs.get("exclusions") or ()), *(attrs.get("caveats") or ())]]
     return Text(" ").join(sentences)
 
 

@@ -36,6 +36,9 @@ from psychoface.kinds.explain import words  # noqa: E402  (needs the bibliograph
 
 CONTRASTS = ("permuted", "high_low")
 REGION_BASELINES = ("area", "reference")
+GRADCAM_UNPOOLED = ("Grad-CAM averages the readout's gradient over each channel's positions, which leaves out the "
+                    "spatial weights of a readout of this unpooled layer; readout contributions (CAM) give each "
+                    "position's exact share of the prediction")
 
 
 def _normalised(maps) -> np.ndarray:
@@ -287,6 +290,8 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
         df = pd.concat(frames, ignore_index=True)
         meta = dict(frames[0].attrs["psychoface"])
         meta.update(info, family=family, attributes=attrs_done)
+        if key == "explain_regions" and method_spec.name == "gradcam" and spec["pooling"] == "none":
+            meta["caveats"] = [GRADCAM_UNPOOLED]
         if key == "explain_contrasts":
             meta["analysis"] = "explain_contrasts"
             meta["design"] = "paired across faces: one attribute's normalised map minus the other's"
