@@ -71,6 +71,29 @@ def test_region_ablation_of_a_users_mask_on_aligned_faces(study, tmp_path):
     assert np.isclose(regions.set_index("region").loc["region 128", "area_share"], 8 * 16 / 32 ** 2)
 
 
+def test_maps_without_any_cluster_leave_the_cluster_tables_out_and_say_so(study, tmp_path, monkeypatch):
+    """A map where no pixel passes the threshold (common with TFCE) gives an empty cluster table: it is left
+    out of the report, its CSV kept, and the region table's note says why."""
+    import psychoface.analyses.explain as analyses_explain
+
+    real = analyses_explain.cluster_test
+
+    def no_clusters(*args, **kwargs):
+        table, t_map, _ = real(*args, **kwargs)
+        return table.iloc[:0], t_map, []
+
+    monkeypatch.setattr(analyses_explain, "cluster_test", no_clusters)
+    out = tmp_path / "ex"
+    result = cli("explain", "--config", study, "--layer", "block6", "-a", "happy,trustworthy", "--folds", "3",
+                 "--batch-size", "8", "--n-null", "1", "--faithfulness-faces", "2", "--sanity-faces", "2",
+                 "--cluster-permutations", "16", "--map-size", "24", "--tfce", "--save", out)
+    text = " ".join(result.stdout.split())
+    assert "Clusters of the Pixel Maps" not in text and "Clusters of the Differences" not in text
+    assert "No cluster formed in any attribute's map: no pixel reached p < .05 under threshold-free" in text
+    assert "No cluster formed in any contrast's map" in text
+    assert pd.read_csv(out / "explain_clusters.csv").empty
+
+
 def test_faces_without_landmarks_are_left_out_and_named(study, tmp_path):
     """A face the detector skipped (no landmarks) is left out of the explanations, by name, not an error."""
     root = study.parent

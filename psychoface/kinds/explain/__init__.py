@@ -319,7 +319,13 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
                       words.note("Faces with the highest, median and lowest prediction, aligned, with their maps."))
 
     order = ["explain_regions", "explain_clusters", "explain_faithfulness", "explain_sanity", "explain_contrasts"]
-    shown = [k for k in order if k in tables_out]
+    shown = [k for k in order if k in tables_out and not tables_out[k].empty]
+    for key, what in (("explain_clusters", "any attribute's map"), ("explain_contrasts", "any contrast's map")):
+        if key in tables_out and tables_out[key].empty and "explain_regions" in tables_out:
+            criterion = ("no pixel reached p < .05 under threshold-free cluster enhancement" if tfce else
+                         "no pixel passed the cluster-forming threshold")
+            tables_out["explain_regions"].attrs["psychoface"].setdefault("caveats", []).append(
+                f"No cluster formed in {what}: {criterion}, so its cluster table is left out")
     title_of = dict(words.TITLES, explain_regions=words.TITLES["explain_regions" + (
         "_reference" if region_baseline == "reference" else "")])
     tables = [result_table(tables_out[k], title=title_of[k], identifiers=(layer,)) for k in shown]
