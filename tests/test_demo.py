@@ -89,3 +89,6 @@ def check_demo_report(folder):
     data_check = "data randomisation (readout of permuted ratings)"
     assert sanity.loc[("happy", data_check), "verdict"] == "failed"
     assert sanity.loc[("dominant", data_check), "verdict"] == "passed"
+    note = (explain / "explain.md").read_text()  # the region table names the readout that predicts nothing
+    assert "For happy, the explained out-of-fold predictions correlated" in note
+    assert "For dominant, the explained out-of-fold" not in note

@@ -359,3 +359,19 @@ def test_methods_text_names_the_region_baseline_and_what_the_area_test_means(bas
     else:
         assert "with the same face's share under a readout fitted on permuted ratings" in text
         assert "describe where the maps concentrate" not in text
+
+
+def test_a_readout_that_does_not_predict_the_ratings_gets_a_caveat():
+    from scipy import stats
+
+    from psychoface.kinds.explain import _weak_readout
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=60)
+    assert _weak_readout("trustworthy", y + rng.normal(scale=0.5, size=60), y) == []
+    noise = rng.normal(size=60)
+    (line,) = _weak_readout("happy", noise, y)
+    r, p = stats.pearsonr(noise, y)
+    assert line.startswith("for happy, the explained out-of-fold predictions correlated r(58) = ")
+    assert f"{abs(r):.2f}"[1:] in line and "does not predict them" in line
+    assert _weak_readout("sad", -y, y)  # a negative correlation is no prediction either

@@ -122,6 +122,21 @@ def _faces(config, store, loaded, ids, aligned, mask, size, needs_regions, posit
     return faces, labels, tuple(names)
 
 
+def _weak_readout(attribute, predicted, ratings) -> list[str]:
+    """A caveat when the explained out-of-fold predictions do not predict the ratings (Pearson p >= .05 or
+    r <= 0): the maps and every test across faces then describe a readout of noise."""
+    from scipy import stats
+
+    from psychoface.reports.apa import fmt_number, fmt_p
+
+    r, p = stats.pearsonr(predicted, ratings)
+    if r > 0 and p < 0.05:
+        return []
+    return [f"for {attribute}, the explained out-of-fold predictions correlated r({len(ratings) - 2}) = "
+            f"{fmt_number(r, 2, leading_zero=False).plain}, {fmt_p(p).plain} with the ratings: its maps describe a "
+            "readout that does not predict them, and the tests across faces hold for that readout only"]
+
+
 def _check_network(model, faces, X, rows):
     """The rebuilt network must reproduce the stored features (same weights, same preprocessing)."""
     import torch
@@ -181,7 +196,7 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
     maps_dir = Path(owned.name) if owned else Path(figures_dir) / "maps"
     common_args = dict(n_bootstrap=n_boot, ci_level=config.ci_level, correction=config.correction, seed=seed)
 
-    regions, pairs, clusters, faith, sanity, contrasts = [], [], [], [], [], []
+    regions, pairs, clusters, faith, sanity, contrasts, weak = [], [], [], [], [], [], []
     mean_maps, outlines, curves, normalised, example = {}, {}, {}, {}, None
     try:
         for a_i, attr in enumerate(Y.columns):
@@ -196,6 +211,7 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
             ref = explain_faces(model, _null_readouts(X, y, rows, folds, seed, n_null), faces, rows,
                                 method_spec.name, maps_dir / f"{layer}_{attr}_reference.npy",
                                 batch_size=batch_size, seed=seed)
+            weak += _weak_readout(attr, ex.output + ex.intercept, y[rows])
             maps = ex.maps()
             base = ref.maps() if region_baseline == "reference" else None
             reg = region_shares(maps, labels, names, reference=base, n_permutations=n_perm, **common_args)
@@ -290,8 +306,9 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
         df = pd.concat(frames, ignore_index=True)
         meta = dict(frames[0].attrs["psychoface"])
         meta.update(info, family=family, attributes=attrs_done)
-        if key == "explain_regions" and method_spec.name == "gradcam" and spec["pooling"] == "none":
-            meta["caveats"] = [GRADCAM_UNPOOLED]
+        if key == "explain_regions":
+            meta["caveats"] = weak + ([GRADCAM_UNPOOLED] if method_spec.name == "gradcam" and spec["pooling"] == "none"
+                                      else [])
         if key == "explain_contrasts":
             meta["analysis"] = "explain_contrasts"
             meta["design"] = "paired across faces: one attribute's normalised map minus the other's"
