@@ -13,6 +13,11 @@ data- and cascading model-randomisation checks; between attributes, paired clust
 
 Inference is across faces for the fitted readouts: it says where this model's prediction comes from, not
 whether the rating depends on the region in people (``predict`` tests whether the layer predicts at all).
+In 30 null studies (ratings shuffled across 40 synthetic faces, random MobileNetV3-small, CAM), some region's
+share differed from its area after Holm in all 30 (and from the permuted-ratings readout's share in all 30),
+while the cluster test against the permuted-ratings readout rejected in 2 of 30: region shares describe the
+fitted readout; the cluster test is the test of what is specific to the rating. The region table's note names
+an attribute whose explained predictions do not predict its ratings.
 """
 
 from __future__ import annotations
