@@ -16,19 +16,25 @@ from test_cli import cli, error_line
 N_FACES, N_RATERS = 24, 8
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("per_rater")
-    generated = generate_study(root, n_faces=N_FACES, n_raters=N_RATERS, image_size=64, seed=3, layout="per_rater",
-                               rater_blocks=2, block_attributes={"happy": [1], "dominant": [2]})
+def per_rater_study(root: Path, *, n_faces: int, n_raters: int, seed: int, n_permutations: int, **generate) -> Path:
+    """A generated per-rater study in two rater blocks (random-weight MobileNetV3-small) and its study file."""
+    generated = generate_study(root, n_faces=n_faces, n_raters=n_raters, image_size=64, seed=seed,
+                               layout="per_rater", rater_blocks=2, **generate)
     keys = "".join(f"{k} = {str(v).lower() if isinstance(v, bool) else chr(34) + v + chr(34)}\n"
                    for k, v in generated.ratings_keys.items())
     config = root / "psychoface.toml"
     config.write_text(
         'images = "images"\n' + keys + 'model = "mobilenet_v3_small"\nweights = "none"\n'
-        'layers = ["block1", "pool"]\nworkers = 0\ndevice = "cpu"\nn_bootstrap = 200\nn_permutations = 200\n'
+        'layers = ["block1", "pool"]\nworkers = 0\ndevice = "cpu"\nn_bootstrap = 200\n'
+        f"n_permutations = {n_permutations}\n"
     )
     return config
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    return per_rater_study(tmp_path_factory.mktemp("per_rater"), n_faces=N_FACES, n_raters=N_RATERS, seed=3,
+                           n_permutations=200, block_attributes={"happy": [1], "dominant": [2]})
 
 
 RATED = {"happy": N_FACES // 2, "dominant": N_FACES // 2, "trustworthy": N_FACES, "attractive": N_FACES}

@@ -9,26 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from psychoface.data.synthetic import generate_study
-
 from test_cli import cli, error_line
+from test_cli_per_rater import per_rater_study
 
 N_FACES, N_RATERS = 24, 12
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("rater_groups")
-    generated = generate_study(root, n_faces=N_FACES, n_raters=N_RATERS, image_size=64, seed=5, layout="per_rater",
-                               rater_blocks=2)
-    keys = "".join(f"{k} = {str(v).lower() if isinstance(v, bool) else chr(34) + v + chr(34)}\n"
-                   for k, v in generated.ratings_keys.items())
-    config = root / "psychoface.toml"
-    config.write_text(
-        'images = "images"\n' + keys + 'model = "mobilenet_v3_small"\nweights = "none"\n'
-        'layers = ["block1", "pool"]\nworkers = 0\ndevice = "cpu"\nn_bootstrap = 200\nn_permutations = 50\n'
-    )
-    return config
+    return per_rater_study(tmp_path_factory.mktemp("rater_groups"), n_faces=N_FACES, n_raters=N_RATERS, seed=5,
+                           n_permutations=50)
 
 
 def flat(text: str) -> str:

@@ -76,7 +76,7 @@ def test_long_and_wide_csv_agree(tmp_path):
 
 
 def test_folder_of_files_from_config_in_image_order(tmp_path):
-    images = _images(tmp_path / "img", ["face2", "face10"])
+    _images(tmp_path / "img", ["face2", "face10"])
     marks = tmp_path / "marks"
     marks.mkdir()
     (marks / "face10.tem").write_text(TEM)

@@ -11,7 +11,7 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from psychoface.analyses.inference import permutation_p, resample_counts
+from psychoface.analyses.inference import permutation_p
 from psychoface.analyses.shape import kendall as K
 from psychoface.analyses.shape.averageness import averageness, distinctiveness, resampled_distances
 from psychoface.analyses.shape.correlation import correlate_scores, permutations, streams

@@ -6,7 +6,6 @@ Its mean and CI are checked against NumPy on the same ratings and the same boots
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -325,6 +325,62 @@ def _thick_curve(draw: ImageDraw.ImageDraw, points, width: float, fill) -> None:
         draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
 
 
+def _face_inputs(parameters: Mapping[str, float], image_size: int, seed) -> tuple[int, dict, list[int]]:
+    """The checked image size, the parameters as floats and the seed's entropy (an int or a tuple of ints)."""
+    size = _check_int("image_size", image_size, 32)
+    missing = [name for name in PARAMETERS if name not in parameters]
+    if missing:
+        raise PsychofaceError(f"face parameters lack {', '.join(missing)}; give every entry of PARAMETERS")
+    p = {name: float(parameters[name]) for name in PARAMETERS}
+    entropy = [_check_int("seed", s, 0) for s in (seed if isinstance(seed, (tuple, list)) else (seed,))]
+    return size, p, entropy
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Where :func:`render_face` draws each part, in image units (0-1), and :func:`face_landmarks` finds it."""
+
+    a: float            # half width of the face oval
+    b: float            # half height
+    asym: float         # 0 (perfectly symmetric) .. 1
+    eye_y: float
+    tilt: float         # inner brow end raised by this much
+    eyes: tuple         # per side (-1, +1): (side, x, y, x radius, y radius, brow y)
+    nose_top: float
+    nose_x: float
+    tip: float
+    mouth_x: float
+    mouth_y: float
+    mouth_half_width: float
+    curve: float        # mouth corners raised by this much
+
+
+def _geometry(p: dict, sign: float, cx: float = 0.5, cy: float = 0.5) -> _Geometry:
+    """The face's parts from its parameters; ``sign`` is the side that asymmetry perturbs. Features are kept
+    inside the oval for extreme combinations."""
+    a, b = _lin(p["face_width"], 0.235, 0.025), _lin(p["face_height"], 0.30, 0.022)
+    asym = 1.0 - _unit(p["symmetry"])
+    eye_y = cy - 0.045
+    rx = _lin(p["eye_size"], 0.040, 0.0065)
+    dx = min(_lin(p["eye_spacing"], 0.085, 0.01), 0.85 * a - 1.3 * rx)
+    brow_gap = _lin(p["brow_height"], 0.05, 0.01)
+    eyes = []
+    for side in (-1, 1):
+        perturbed = side == sign
+        ey = eye_y - (0.03 * asym if perturbed else 0.0)
+        erx = rx * (1.0 + (0.3 * asym if perturbed else 0.0))
+        ery = erx * 0.62
+        by = ey - ery - brow_gap - (0.02 * asym if perturbed else 0.0)
+        eyes.append((side, cx + side * dx, ey, erx, ery, by))
+    nose_top = eye_y + 0.01
+    tip = nose_top + _lin(p["nose_length"], 0.075, 0.012)
+    mouth_y = max(cy + 0.15, tip + 0.06)
+    chord = a * math.sqrt(max(0.0, 1.0 - ((mouth_y - cy) / b) ** 2))  # half width of the face there
+    return _Geometry(a, b, asym, eye_y, _lin(p["brow_tilt"], 0.0, 0.009), tuple(eyes), nose_top,
+                     cx + sign * 0.012 * asym, tip, cx + sign * 0.015 * asym, mouth_y,
+                     min(_lin(p["mouth_width"], 0.065, 0.011), 0.75 * chord), _lin(p["mouth_curvature"], 0.0, 0.011))
+
+
 def render_face(parameters: Mapping[str, float], *, image_size: int = 224, seed=0) -> Image.Image:
     """Draw one cartoon face (RGB, ``image_size`` square) from its latent parameters.
 
@@ -332,12 +388,7 @@ def render_face(parameters: Mapping[str, float], *, image_size: int = 224, seed=
     ``seed`` (an int or a tuple of ints) fixes the random textures that no parameter controls:
     background, skin mottling positions, iris and shirt colours.
     """
-    size = _check_int("image_size", image_size, 32)
-    missing = [name for name in PARAMETERS if name not in parameters]
-    if missing:
-        raise PsychofaceError(f"face parameters lack {', '.join(missing)}; give every entry of PARAMETERS")
-    p = {name: float(parameters[name]) for name in PARAMETERS}
-    entropy = [_check_int("seed", s, 0) for s in (seed if isinstance(seed, (tuple, list)) else (seed,))]
+    size, p, entropy = _face_inputs(parameters, image_size, seed)
     rng = np.random.default_rng(entropy + [_TEXTURE_STREAM])
     big = size * _SUPERSAMPLE
 
@@ -350,14 +401,13 @@ def render_face(parameters: Mapping[str, float], *, image_size: int = 224, seed=
     draw = ImageDraw.Draw(img)
 
     cx, cy = 0.5, 0.5
-    a = _lin(p["face_width"], 0.235, 0.025)     # half width of the face oval
-    b = _lin(p["face_height"], 0.30, 0.022)     # half height
     skin = _mix((92, 58, 40), (248, 214, 186), _unit(p["skin_tone"]))
     skin_dark = _mix(skin, (60, 30, 20), 0.35)
     hair = _mix((28, 20, 16), (225, 190, 120), _unit(p["hair_lightness"]))
     roughness = 1.0 - _unit(p["skin_smoothness"])
-    asym = 1.0 - _unit(p["symmetry"])          # 0 (perfectly symmetric) .. 1
-    sign = 1.0 if rng.uniform() < 0.5 else -1.0  # which side is perturbed
+    sign = 1.0 if rng.uniform() < 0.5 else -1.0  # which side is perturbed (_perturbed_side replays this)
+    g = _geometry(p, sign, cx, cy)
+    a, b, asym, tilt, eyes = g.a, g.b, g.asym, g.tilt, g.eyes
 
     # shoulders and neck
     shirt = tuple(int(c) for c in rng.integers(40, 200, size=3))
@@ -379,21 +429,6 @@ def render_face(parameters: Mapping[str, float], *, image_size: int = 224, seed=
         u, v = rng.uniform(-0.75, 0.75, size=2)
         sx, sy, r = cx + u * a, cy + v * b, px(0.006 + 0.006 * rng.uniform())
         draw.ellipse((px(sx) - r, px(sy) - r, px(sx) + r, px(sy) + r), fill=_mix(skin, (120, 50, 40), 0.45))
-    # eye and brow geometry (features kept inside the oval for extreme combinations)
-    eye_y = cy - 0.045
-    rx = _lin(p["eye_size"], 0.040, 0.0065)
-    dx = min(_lin(p["eye_spacing"], 0.085, 0.01), 0.85 * a - 1.3 * rx)
-    brow_gap = _lin(p["brow_height"], 0.05, 0.01)
-    tilt = _lin(p["brow_tilt"], 0.0, 0.009)  # inner end raised by this much (image units)
-    eyes = []
-    for side in (-1, 1):
-        perturbed = side == sign
-        ey = eye_y - (0.03 * asym if perturbed else 0.0)
-        erx = rx * (1.0 + (0.3 * asym if perturbed else 0.0))
-        ery = erx * 0.62
-        by = ey - ery - brow_gap - (0.02 * asym if perturbed else 0.0)
-        eyes.append((side, cx + side * dx, ey, erx, ery, by))
-
     # fringe: the top of the head covered by hair, its lower edge above the brows
     top = cy - b * 1.03
     fringe = max(top + 0.03, min(cy - 0.615 * b, min(e[5] for e in eyes) - abs(tilt) - 0.03))
@@ -416,20 +451,13 @@ def render_face(parameters: Mapping[str, float], *, image_size: int = 224, seed=
         _thick_curve(draw, [outer, middle, inner], px(0.014), _mix(hair, (0, 0, 0), 0.45))
 
     # nose
-    nose_top = eye_y + 0.01
-    nose_len = _lin(p["nose_length"], 0.075, 0.012)
-    nose_x = cx + sign * 0.012 * asym
-    tip = nose_top + nose_len
+    nose_top, nose_x, tip = g.nose_top, g.nose_x, g.tip
     _thick_curve(draw, [(px(nose_x), px(nose_top)), (px(nose_x + 0.01), px(tip - 0.01)),
                         (px(nose_x + 0.006), px(tip)), (px(nose_x - 0.018), px(tip))],
                  px(0.007), skin_dark)
 
     # mouth: a parabola whose corners rise with mouth_curvature, tilted by asymmetry
-    mouth_y = max(cy + 0.15, tip + 0.06)
-    chord = a * math.sqrt(max(0.0, 1.0 - ((mouth_y - cy) / b) ** 2))  # half width of the face there
-    mw = min(_lin(p["mouth_width"], 0.065, 0.011), 0.75 * chord)
-    curve = _lin(p["mouth_curvature"], 0.0, 0.011)
-    mouth_x = cx + sign * 0.015 * asym
+    mouth_x, mouth_y, mw, curve = g.mouth_x, g.mouth_y, g.mouth_half_width, g.curve
     xs = np.linspace(-1.0, 1.0, 25)
     pts = [(px(mouth_x + t * mw), px(mouth_y - curve * (t * t - 1.0 / 3.0) + sign * 0.012 * asym * t)) for t in xs]
     _thick_curve(draw, pts, px(0.013), (150, 45, 50))
@@ -464,32 +492,18 @@ def face_landmarks(parameters: Mapping[str, float], *, image_size: int = 224, se
     degrees), lips 48-67 on the drawn mouth curve (its corners, its upper and lower edges, and its centre
     line for the inner lips, which meet in a closed mouth).
     """
-    size = _check_int("image_size", image_size, 32)
-    missing = [name for name in PARAMETERS if name not in parameters]
-    if missing:
-        raise PsychofaceError(f"face parameters lack {', '.join(missing)}; give every entry of PARAMETERS")
-    p = {name: float(parameters[name]) for name in PARAMETERS}
-    entropy = [_check_int("seed", s, 0) for s in (seed if isinstance(seed, (tuple, list)) else (seed,))]
+    size, p, entropy = _face_inputs(parameters, image_size, seed)
     sign = _perturbed_side(entropy)
     cx, cy = 0.5, 0.5
-    a, b = _lin(p["face_width"], 0.235, 0.025), _lin(p["face_height"], 0.30, 0.022)
-    asym = 1.0 - _unit(p["symmetry"])
+    g = _geometry(p, sign, cx, cy)
+    a, b, asym = g.a, g.b, g.asym
     pts = np.zeros((68, 2))
     t = np.pi - np.arange(17) * np.pi / 16
     pts[0:17] = np.column_stack([cx + a * np.cos(t), cy + b * np.sin(t)])
 
-    eye_y = cy - 0.045
-    rx = _lin(p["eye_size"], 0.040, 0.0065)
-    dx = min(_lin(p["eye_spacing"], 0.085, 0.01), 0.85 * a - 1.3 * rx)
-    brow_gap, tilt = _lin(p["brow_height"], 0.05, 0.01), _lin(p["brow_tilt"], 0.0, 0.009)
+    tilt = g.tilt
     angles = np.deg2rad([180.0, 120.0, 60.0, 0.0, -60.0, -120.0])
-    for side, brow_slot, eye_slot in ((-1, 17, 36), (1, 22, 42)):
-        perturbed = side == sign
-        ey = eye_y - (0.03 * asym if perturbed else 0.0)
-        erx = rx * (1.0 + (0.3 * asym if perturbed else 0.0))
-        ery = erx * 0.62
-        by = ey - ery - brow_gap - (0.02 * asym if perturbed else 0.0)
-        ex = cx + side * dx
+    for (side, ex, ey, erx, ery, by), brow_slot, eye_slot in zip(g.eyes, (17, 22), (36, 42)):
         pts[eye_slot:eye_slot + 6] = np.column_stack([ex + erx * np.cos(angles), ey - ery * np.sin(angles)])
         outer = np.array([ex + side * erx * 1.15, by + 0.004])
         inner = np.array([ex - side * erx * 1.05, by - tilt])
@@ -497,18 +511,12 @@ def face_landmarks(parameters: Mapping[str, float], *, image_size: int = 224, se
         brow = [outer, (outer + middle) / 2, middle, (middle + inner) / 2, inner]
         pts[brow_slot:brow_slot + 5] = brow if side == -1 else brow[::-1]
 
-    nose_top = eye_y + 0.01
-    tip = nose_top + _lin(p["nose_length"], 0.075, 0.012)
-    nose_x = cx + sign * 0.012 * asym
+    nose_top, nose_x, tip = g.nose_top, g.nose_x, g.tip
     top, bend, end = np.array([nose_x, nose_top]), np.array([nose_x + 0.01, tip - 0.01]), np.array([nose_x + 0.006, tip])
     pts[27:31] = [top, (top + bend) / 2, bend, end]
     pts[31:36] = np.column_stack([nose_x + np.linspace(-0.018, 0.006, 5), np.full(5, tip)])
 
-    mouth_y = max(cy + 0.15, tip + 0.06)
-    chord = a * math.sqrt(max(0.0, 1.0 - ((mouth_y - cy) / b) ** 2))
-    mw = min(_lin(p["mouth_width"], 0.065, 0.011), 0.75 * chord)
-    curve = _lin(p["mouth_curvature"], 0.0, 0.011)
-    mouth_x = cx + sign * 0.015 * asym
+    mouth_x, mouth_y, mw, curve = g.mouth_x, g.mouth_y, g.mouth_half_width, g.curve
     h = 0.013 / 2  # half the drawn line width: the lip edges
 
     def lip(s: float, offset: float = 0.0) -> tuple[float, float]:
