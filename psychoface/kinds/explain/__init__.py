@@ -293,10 +293,17 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
             owned.cleanup()
 
     info = dict(layer=layer, region_baseline=region_baseline, method=method_spec.name,
-                method_label=method_spec.label, method_citation=method_spec.citation, passes_sanity=method_spec.passes_sanity,
+                method_label=method_spec.label, method_citation=method_spec.citation,
+                passes_sanity=method_spec.passes_sanity,
                 network=manifest["model"], weights=manifest["weights"]["description"], pooling=spec["pooling"],
                 folds=folds, n_null=n_null, aligned=aligned, mask=str(mask) if mask else None, map_size=map_size,
                 contrast=contrast, regions=list(names), exclusions=excluded)
+    caveats = weak + ([GRADCAM_UNPOOLED] if method_spec.name == "gradcam" and spec["pooling"] == "none" else [])
+    criterion = ("no pixel reached p < .05 under threshold-free cluster enhancement" if tfce else
+                 "no pixel passed the cluster-forming threshold")
+    for frames, what in ((clusters, "any attribute's map"), (contrasts, "any contrast's map")):
+        if frames and all(frame.empty for frame in frames):
+            caveats.append(f"No cluster formed in {what}: {criterion}, so its cluster table is left out")
     tables_out = {}
     for key, frames, family in (
         ("explain_regions", regions, f"{len(names)} face regions, within each attribute"),
@@ -312,8 +319,7 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
         meta = dict(frames[0].attrs["psychoface"])
         meta.update(info, family=family, attributes=attrs_done)
         if key == "explain_regions":
-            meta["caveats"] = weak + ([GRADCAM_UNPOOLED] if method_spec.name == "gradcam" and spec["pooling"] == "none"
-                                      else [])
+            meta["caveats"] = caveats
         if key == "explain_contrasts":
             meta["analysis"] = "explain_contrasts"
             meta["design"] = "paired across faces: one attribute's normalised map minus the other's"
@@ -342,12 +348,6 @@ def build(config, *, layer: str, attributes=None, method: str = "gradcam", align
 
     order = ["explain_regions", "explain_clusters", "explain_faithfulness", "explain_sanity", "explain_contrasts"]
     shown = [k for k in order if k in tables_out and not tables_out[k].empty]
-    for key, what in (("explain_clusters", "any attribute's map"), ("explain_contrasts", "any contrast's map")):
-        if key in tables_out and tables_out[key].empty and "explain_regions" in tables_out:
-            criterion = ("no pixel reached p < .05 under threshold-free cluster enhancement" if tfce else
-                         "no pixel passed the cluster-forming threshold")
-            tables_out["explain_regions"].attrs["psychoface"].setdefault("caveats", []).append(
-                f"No cluster formed in {what}: {criterion}, so its cluster table is left out")
     title_of = dict(words.TITLES, explain_regions=words.TITLES["explain_regions" + (
         "_reference" if region_baseline == "reference" else "")])
     tables = [result_table(tables_out[k], title=title_of[k], identifiers=(layer,)) for k in shown]
